@@ -1,0 +1,266 @@
+"""What the engine asks of its models: the VLM and VGM protocols, their requests and their JSON schemas.
+
+The VLM plays four roles (plan, verify, route, select); each role answers with one pydantic model, the
+same schema whichever backend (simulated, Gemini, a local transformers model) produced it. The VGM turns
+(image, prompt, seconds, seed) into frames. Backends raise `BackendError` for anything that went wrong;
+the engine turns it into a `BackendFailed` event and never guesses a result in its place.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Generic, Literal, Protocol, TypeVar, runtime_checkable
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+# ----- the JSON each VLM role returns (DESIGN.md section 1) ------------------------------------------
+
+class Plan(BaseModel):
+    """The planner's answer: the next sub-action only."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    observation: str
+    remaining_goal: str
+    task_complete: bool
+    instruction: str = ""
+    target_state: str = ""
+    estimated_steps_remaining: int = Field(ge=0)
+
+    @model_validator(mode="after")
+    def _instruction_unless_complete(self) -> "Plan":
+        if not self.task_complete and not self.instruction.strip():
+            raise ValueError("instruction must be non-empty unless task_complete is true")
+        return self
+
+
+ErrorType = Literal["wrong_direction", "wrong_object", "wrong_action", "scene_collapse", "not_executed", "other"]
+
+
+class Verdict(BaseModel):
+    """The verifier's judgement of one clip: was THIS action executed (not: is the task done)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    verdict: Literal["accept", "reject"]
+    action_executed: bool
+    progress: Literal["none", "partial", "complete"]
+    confidence: float = Field(ge=0.0, le=1.0)
+    reason: str
+    suggestion: str = ""
+    good_fraction: float | None = Field(default=None, ge=0.0, le=1.0)
+    error_type: ErrorType | None = None
+
+    @model_validator(mode="after")
+    def _reject_has_good_fraction(self) -> "Verdict":
+        if self.verdict == "reject" and self.good_fraction is None:
+            raise ValueError("a reject must give good_fraction (share of the clip that was right)")
+        return self
+
+
+class RouteDecision(BaseModel):
+    """The failure router's choice after M rejected attempts (paper appendix A.5)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    action: Literal["regen", "split", "fallback"]
+    estimated_steps: int | None = Field(default=None, ge=2, le=8)
+    suggestion: str = ""
+    reason: str
+
+    @model_validator(mode="after")
+    def _split_has_steps(self) -> "RouteDecision":
+        if self.action == "split" and self.estimated_steps is None:
+            raise ValueError("split must give estimated_steps (2 or more)")
+        return self
+
+
+class Selection(BaseModel):
+    """Pass@k: which of k clips is best."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    best_index: int = Field(ge=0)
+    reason: str
+
+
+# ----- requests ---------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class HistoryItem:
+    step: int
+    instruction: str
+    outcome: str  # "accept", "propagated", "split"
+
+
+@dataclass(frozen=True)
+class SplitContext:
+    """Set while the planner re-plans the residual of a failed step as smaller sub-steps."""
+
+    failed_instruction: str
+    sub_step: int  # 1-based index within the split
+    sub_steps: int
+
+
+@dataclass
+class PlanRequest:
+    task_prompt: str
+    input_image: np.ndarray
+    current_frame: np.ndarray
+    history: list[HistoryItem]
+    step: int
+    max_steps: int
+    seed: int
+    split: SplitContext | None = None
+
+    @property
+    def is_last(self) -> bool:
+        """On the last allowed step the instruction must finish the whole remaining task."""
+        return self.step >= self.max_steps
+
+
+@dataclass
+class ClipView:
+    """How a VLM sees a clip: frames sampled at the verifier's rate plus the last frame, and the file."""
+
+    frames: list[np.ndarray]
+    indices: list[int]
+    n_frames: int
+    fps: float
+    path: Path | None = None
+
+
+@dataclass
+class VerifyRequest:
+    task_prompt: str
+    input_image: np.ndarray
+    instruction: str
+    target_state: str
+    clip: ClipView
+    seed: int
+
+
+@dataclass
+class RouteRequest:
+    task_prompt: str
+    input_image: np.ndarray
+    instruction: str
+    clip: ClipView
+    reason: str
+    suggestion: str
+    good_fraction: float
+    step: int
+    max_steps: int
+    seed: int
+
+
+@dataclass
+class SelectRequest:
+    task_prompt: str
+    input_image: np.ndarray
+    clips: list[ClipView]
+    seed: int
+
+
+@dataclass
+class GenerateRequest:
+    image: np.ndarray
+    prompt: str
+    seconds: float
+    seed: int
+    # Backends that can report progress call progress(done, total); backends that can stop early check
+    # cancel and raise BackendCancelled.
+    progress: Callable[[int, int], None] | None = None
+    cancel: threading.Event | None = None
+
+
+# ----- replies ----------------------------------------------------------------------------------------
+
+T = TypeVar("T", bound=BaseModel)
+
+
+@dataclass(frozen=True)
+class Usage:
+    """Cost of one VLM role call; `calls` counts repair retries as extra calls."""
+
+    calls: int = 1
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    latency_s: float = 0.0
+
+
+@dataclass(frozen=True)
+class VLMReply(Generic[T]):
+    value: T
+    usage: Usage = field(default_factory=Usage)
+    raw: str | None = None
+
+
+@dataclass(frozen=True)
+class GeneratedClip:
+    """Frames of one generated clip: (n, H, W, 3) uint8 at `fps`."""
+
+    frames: np.ndarray
+    fps: float
+    info: dict = field(default_factory=dict)
+
+    @property
+    def seconds(self) -> float:
+        return len(self.frames) / self.fps
+
+
+@dataclass(frozen=True)
+class BackendInfo:
+    """An honest line about a backend: what it is and whether it can run here."""
+
+    name: str
+    role: Literal["vlm", "vgm"]
+    simulated: bool
+    available: bool = True
+    why_not: str = ""
+
+
+# ----- errors -----------------------------------------------------------------------------------------
+
+class BackendError(RuntimeError):
+    """A model call failed. `retryable` says whether trying again may help (timeouts, rate limits)."""
+
+    def __init__(self, message: str, *, retryable: bool = False, raw: str | None = None) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+        self.raw = raw
+
+
+class MalformedOutput(BackendError):
+    """The model's answer did not match the role's JSON schema, even after the repair retries."""
+
+
+class BackendCancelled(BackendError):
+    """A generation was stopped by the person before it finished."""
+
+
+# ----- protocols ---------------------------------------------------------------------------------------
+
+@runtime_checkable
+class VLM(Protocol):
+    info: BackendInfo
+
+    def plan(self, request: PlanRequest) -> VLMReply[Plan]: ...
+
+    def verify(self, request: VerifyRequest) -> VLMReply[Verdict]: ...
+
+    def route(self, request: RouteRequest) -> VLMReply[RouteDecision]: ...
+
+    def select(self, request: SelectRequest) -> VLMReply[Selection]: ...
+
+
+@runtime_checkable
+class VGM(Protocol):
+    info: BackendInfo
+    fps: float
+
+    def generate(self, request: GenerateRequest) -> GeneratedClip: ...

@@ -1,0 +1,287 @@
+"""The session's event log: every fact the engine or a person adds, as a serialisable pydantic model.
+
+A session is an append-only list of these events; `collabvr.state.fold` turns it into the current state.
+Events hold references to artifacts (content-hashed files), never pixels. Each event serialises to one
+JSON object whose `type` field names it as in DESIGN.md section 2.1.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated as TypingAnnotated, Any, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
+from collabvr.backends import Plan, RouteDecision, Usage, Verdict
+from collabvr.config import Breakpoint, LoopConfig
+
+
+class Artifact(BaseModel):
+    """A file in the artifact folder, named by the sha256 of its content."""
+
+    model_config = ConfigDict(frozen=True)
+
+    sha256: str
+    path: str  # relative to the artifact root
+    kind: Literal["image", "clip", "video"]
+    bytes: int
+
+
+class UsageInfo(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    calls: int = 1
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    latency_s: float = 0.0
+
+    @classmethod
+    def of(cls, usage: Usage) -> "UsageInfo":
+        return cls(calls=usage.calls, input_tokens=usage.input_tokens, output_tokens=usage.output_tokens,
+                   latency_s=usage.latency_s)
+
+
+class TaskSpec(BaseModel):
+    """What the session solves: a simulated task (family, difficulty, seed) or an uploaded image and prompt."""
+
+    model_config = ConfigDict(frozen=True)
+
+    prompt: str
+    source: Literal["sim", "upload"]
+    family: str | None = None
+    difficulty: str | None = None
+    task_seed: int | None = None
+
+
+class BackendLabel(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    simulated: bool
+
+
+class StartPoint(BaseModel):
+    """Where an attempt's clip starts: the step's conditioning frame, or frame `frame_index` of an earlier
+    attempt's candidate clip whose frames before it are kept as a prefix (partial regeneration)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    kind: Literal["step_start", "partial"]
+    from_attempt: int | None = None
+    frame_index: int | None = None
+
+
+class ForkOrigin(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    parent_session: str
+    at_seq: int
+
+
+class EventBase(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    actor: str = "engine"
+    at: float = Field(default_factory=time.time)
+
+
+# ----- engine output --------------------------------------------------------------------------------
+
+class SessionStarted(EventBase):
+    type: Literal["SessionStarted"] = "SessionStarted"
+    session_id: str
+    title: str = ""
+    task: TaskSpec
+    config: LoopConfig
+    vlm: BackendLabel
+    vgm: BackendLabel
+    input_image: Artifact
+    seed: int
+    fork: ForkOrigin | None = None
+
+
+class StepPlanned(EventBase):
+    type: Literal["StepPlanned"] = "StepPlanned"
+    step: int
+    max_steps: int
+    plan: Plan
+    split_of: int | None = None  # the step whose residual this sub-step re-plans
+    sub_step: int | None = None
+    sub_steps: int | None = None
+    usage: UsageInfo = UsageInfo()
+
+
+class ClipGenerated(EventBase):
+    type: Literal["ClipGenerated"] = "ClipGenerated"
+    step: int
+    attempt: int
+    purpose: Literal["attempt", "regen", "fallback"]
+    prompt: str
+    start: StartPoint
+    start_frame: Artifact
+    clip: Artifact  # the frames the VGM generated
+    candidate: Artifact  # prefix + clip: what is verified and, if accepted, appended
+    n_frames: int
+    prefix_frames: int
+    fps: float
+    seconds: float  # generated seconds (the prefix is not counted: it was paid for already)
+    first_frame_ssim: float
+    seed: int
+    wall_s: float
+    info: dict[str, Any] = {}
+
+
+class ClipVerified(EventBase):
+    type: Literal["ClipVerified"] = "ClipVerified"
+    step: int
+    attempt: int
+    verdict: Verdict
+    sampled_indices: list[int]
+    first_failing_frame: int | None = None
+    usage: UsageInfo = UsageInfo()
+
+
+class PromptEvolved(EventBase):
+    type: Literal["PromptEvolved"] = "PromptEvolved"
+    step: int
+    after_attempt: int
+    source: Literal["verifier", "override", "router"]  # whose suggestion: the VLM verdict, a person's override, a route
+    before: str
+    after: str
+    suggestion: str
+
+
+class Routed(EventBase):
+    type: Literal["Routed"] = "Routed"
+    step: int
+    after_attempt: int
+    decision: RouteDecision
+    usage: UsageInfo = UsageInfo()
+
+
+class StepAccepted(EventBase):
+    type: Literal["StepAccepted"] = "StepAccepted"
+    step: int
+    attempt: int
+    clip: Artifact
+    last_frame: Artifact
+    by: Literal["verifier", "human"]
+
+
+class BestAttemptPropagated(EventBase):
+    type: Literal["BestAttemptPropagated"] = "BestAttemptPropagated"
+    step: int
+    attempt: int
+    clip: Artifact
+    last_frame: Artifact
+    reason: str
+
+
+class CostSummary(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    vgm_seconds: float = 0.0
+    clips: int = 0
+    vlm_calls: int = 0
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    wall_s: float = 0.0
+
+
+class SessionFinished(EventBase):
+    type: Literal["SessionFinished"] = "SessionFinished"
+    reason: str
+    final_video: Artifact | None
+    n_frames: int = 0
+    success: bool | None = None  # known only where the task has a success test (simulated tasks)
+    cost: CostSummary
+
+
+class BackendFailed(EventBase):
+    type: Literal["BackendFailed"] = "BackendFailed"
+    role: Literal["plan", "generate", "verify", "route"]
+    step: int | None
+    attempt: int | None
+    error: str  # exception class
+    message: str
+    retryable: bool
+
+
+# ----- human decisions --------------------------------------------------------------------------------
+
+class ActionEdited(EventBase):
+    type: Literal["ActionEdited"] = "ActionEdited"
+    step: int
+    before: str
+    after: str
+    reason: str = ""
+
+
+class VerdictOverridden(EventBase):
+    type: Literal["VerdictOverridden"] = "VerdictOverridden"
+    step: int
+    attempt: int
+    verdict: Literal["accept", "reject"]
+    reason: str = ""
+    suggestion: str = ""  # appended to the prompt when a reject override leads to a retry
+
+
+class RouteRequested(EventBase):
+    type: Literal["RouteRequested"] = "RouteRequested"
+    step: int
+    action: Literal["regen", "split", "fallback"]
+    estimated_steps: int | None = Field(default=None, ge=2, le=8)
+    attempt: int | None = None  # regen: the attempt whose frames are kept
+    frame_index: int | None = Field(default=None, ge=0)  # regen: the frame to start from
+    suggestion: str = ""
+    reason: str = ""
+
+
+class Annotated(EventBase):
+    """A reliability label: D1 plan depth (session), D2 human verdict (attempt), D3 1-3 rating of a
+    suggestion (attempt), or a free note. It never changes what the loop does."""
+
+    type: Literal["Annotated"] = "Annotated"
+    target: str  # "session" or "step:<t>/attempt:<j>"
+    label: Literal["D1", "D2", "D3", "note"]
+    value: int | str
+    reason: str = ""
+
+
+class BreakpointsSet(EventBase):
+    type: Literal["BreakpointsSet"] = "BreakpointsSet"
+    breakpoints: tuple[Breakpoint, ...]
+
+
+Event = TypingAnnotated[
+    Union[
+        SessionStarted, StepPlanned, ClipGenerated, ClipVerified, PromptEvolved, Routed, StepAccepted,
+        BestAttemptPropagated, SessionFinished, BackendFailed, ActionEdited, VerdictOverridden,
+        RouteRequested, Annotated, BreakpointsSet,
+    ],
+    Field(discriminator="type"),
+]
+
+HUMAN_EVENTS = ("ActionEdited", "VerdictOverridden", "RouteRequested", "Annotated", "BreakpointsSet")
+
+_adapter: TypeAdapter[Event] = TypeAdapter(Event)
+
+
+def event_from_dict(data: dict[str, Any]) -> Event:
+    return _adapter.validate_python(data)
+
+
+def event_from_json(text: str | bytes) -> Event:
+    return _adapter.validate_json(text)
+
+
+def event_to_dict(event: EventBase) -> dict[str, Any]:
+    return event.model_dump(mode="json")
+
+
+def event_to_json(event: EventBase) -> str:
+    return event.model_dump_json()
+
+
+def attempt_target(step: int, attempt: int) -> str:
+    return f"step:{step}/attempt:{attempt}"

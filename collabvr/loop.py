@@ -1,0 +1,174 @@
+"""What the loop does next, decided from the state alone (DESIGN.md section 1, rules 1-7).
+
+`next_command(state)` is pure: the driver executes the command against the backends and appends the
+event(s) it produces. A breakpoint or an unrecovered backend failure yields WAIT, which carries the
+command it holds back so that a person's "step" can run it anyway.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+from collabvr.state import AttemptState, SessionState, StepState, start_point_for_next_attempt
+
+
+class Kind(str, Enum):
+    PLAN = "plan"
+    GENERATE = "generate"
+    VERIFY = "verify"
+    EVOLVE = "evolve"
+    ROUTE = "route"
+    ACCEPT = "accept"
+    PROPAGATE = "propagate"
+    FINISH = "finish"
+    WAIT = "wait"
+    DONE = "done"
+
+
+@dataclass(frozen=True)
+class Command:
+    kind: Kind
+    step: int | None = None
+    attempt: int | None = None
+    purpose: str = "attempt"  # GENERATE: attempt | regen | fallback
+    reason: str = ""
+    held: "Command | None" = None  # WAIT: the command a breakpoint or failure holds back
+
+    def describe(self) -> str:
+        where = ""
+        if self.step is not None:
+            where = f" step {self.step}" + (f" attempt {self.attempt}" if self.attempt is not None else "")
+        text = f"{self.kind.value}{where}"
+        if self.kind is Kind.GENERATE and self.purpose != "attempt":
+            text += f" ({self.purpose})"
+        if self.reason:
+            text += f": {self.reason}"
+        return text
+
+
+def next_command(state: SessionState) -> Command:
+    """The one thing the loop should do next."""
+    if state.finished is not None:
+        return Command(Kind.DONE, reason=state.finished.reason)
+    command = _natural_command(state)
+    if state.failures:
+        failure = state.failures[-1]
+        if len(state.failures) > state.config.backend_retries:
+            return Command(Kind.WAIT, step=command.step, attempt=command.attempt, held=command,
+                           reason=f"{failure.role} failed: {failure.message}")
+    return _hold(state, command)
+
+
+def _natural_command(state: SessionState) -> Command:
+    step = state.current_step
+    if step is None:
+        return Command(Kind.PLAN, step=1)
+    if step.resolved:
+        return _after_resolved(state, step)
+    if step.plan.task_complete:
+        return Command(Kind.FINISH, step=step.number, reason="the planner found the task complete")
+    last = step.last_attempt
+    if last is None:
+        return _generate_or_stop(state, step, "attempt")
+    if last.verified is None:
+        return Command(Kind.VERIFY, step=step.number, attempt=last.number)
+
+    accepted = _accepted_attempt(step)
+    if accepted is not None:
+        return Command(Kind.ACCEPT, step=step.number, attempt=accepted.number)
+    return _after_reject(state, step, last)
+
+
+def _after_resolved(state: SessionState, step: StepState) -> Command:
+    if step.status == "split":
+        return Command(Kind.PLAN, step=step.number + 1, reason=f"split of step {step.number}")
+    if step.fallback_used:
+        return Command(Kind.FINISH, step=step.number, reason="fallback generated the whole remaining task")
+    if step.number >= state.max_steps:
+        return Command(Kind.FINISH, step=step.number, reason=f"step budget spent ({state.max_steps} steps)")
+    return Command(Kind.PLAN, step=step.number + 1)
+
+
+def _accepted_attempt(step: StepState) -> AttemptState | None:
+    """A person's accept of any attempt wins; otherwise the VLM's accept of the latest attempt."""
+    for attempt in reversed(step.attempts):
+        if attempt.override is not None and attempt.override.verdict == "accept":
+            return attempt
+    last = step.attempts[-1]
+    return last if last.effective_verdict == "accept" else None
+
+
+def _after_reject(state: SessionState, step: StepState, last: AttemptState) -> Command:
+    route = step.pending_route
+    if route is not None:
+        # A regen or fallback decided by the router or a person: evolve the prompt with its suggestion
+        # (a fallback always switches to the whole task prompt), then generate once.
+        action = route.decision.action
+        if not route.evolved and (action == "fallback" or route.decision.suggestion):
+            return Command(Kind.EVOLVE, step=step.number, attempt=last.number, reason=f"{action} ({route.by})")
+        return _generate_or_stop(state, step, action)
+    if last.purpose == "fallback" or (last.purpose == "regen" and step.vlm_routed):
+        return Command(Kind.PROPAGATE, step=step.number, reason="the recovery attempt was rejected too")
+    if step.normal_attempts < state.config.m:
+        if last.number not in step.evolved_after:
+            return Command(Kind.EVOLVE, step=step.number, attempt=last.number)
+        return _generate_or_stop(state, step, "attempt")
+    if state.config.router and not step.vlm_routed and not step.is_split_sub_step:
+        return Command(Kind.ROUTE, step=step.number, attempt=last.number)
+    return Command(Kind.PROPAGATE, step=step.number, reason=f"all {state.config.m} attempts rejected")
+
+
+def _generate_or_stop(state: SessionState, step: StepState, purpose: str) -> Command:
+    """GENERATE the next attempt, unless the cap on generated seconds forbids it (the first clip of a
+    session is always allowed, so that a run never ends without video)."""
+    attempt = (step.last_attempt.number + 1) if step.attempts else 1
+    cap = state.config.max_vgm_seconds
+    seconds = clip_seconds(state, step, purpose)
+    if cap is not None and state.clips > 0 and state.vgm_seconds + seconds > cap + 1e-9:
+        why = f"budget cap of {cap:g} s of video would be exceeded"
+        if step.attempts:
+            return Command(Kind.PROPAGATE, step=step.number, reason=why)
+        return Command(Kind.FINISH, step=step.number, reason=why)
+    return Command(Kind.GENERATE, step=step.number, attempt=attempt, purpose=purpose)
+
+
+def clip_seconds(state: SessionState, step: StepState, purpose: str) -> float:
+    """Step 1's clips and a fallback (the whole remaining task) are long; later steps and partial regens
+    are short (paper: 6 s, then 3 s)."""
+    if purpose == "fallback":
+        return state.config.first_step_seconds
+    if step.number == 1 and start_point_for_next_attempt(state, step).kind == "step_start":
+        return state.config.first_step_seconds
+    return state.config.later_seconds
+
+
+def _hold(state: SessionState, command: Command) -> Command:
+    """Turn `command` into WAIT when a breakpoint holds it."""
+    bps = state.breakpoints
+    step = state.current_step
+    reason = ""
+    if command.kind is Kind.GENERATE and "before_generate" in bps:
+        reason = "breakpoint: before generation"
+    elif command.kind in (Kind.ACCEPT, Kind.EVOLVE, Kind.ROUTE, Kind.PROPAGATE) and step is not None \
+            and not step.decided_since_verify:
+        last = step.last_attempt
+        if "on_reject" in bps and last is not None and last.effective_verdict == "reject":
+            reason = "breakpoint: on reject"
+        elif "after_verify" in bps:
+            reason = "breakpoint: after verification"
+    if not reason and command.kind is Kind.ROUTE and "on_route" in bps:
+        reason = "breakpoint: on route"
+    if not reason:
+        return command
+    return Command(Kind.WAIT, step=command.step, attempt=command.attempt, held=command, reason=reason)
+
+
+def split_context(state: SessionState, step_number: int) -> tuple[int, int, int] | None:
+    """(split step, sub-step index, sub-steps) when `step_number` re-plans the residual of a split step."""
+    if state.split_budget is None:
+        return None
+    split_step, first, count = state.split_budget
+    if first <= step_number < first + count:
+        return split_step, step_number - first + 1, count
+    return None

@@ -1,0 +1,482 @@
+"""The simulated vision-language model: plans with the family's solver, verifies clips against the path
+an instruction should trace, routes failures and picks the best of k clips.
+
+It reads scenes from pixels only (`family.perceive`) and actions from text only (`family.parse`); it never
+sees a clip's ground-truth info or a task's hidden state. Its verdicts can carry the error profile of a
+real verifier (accept- and reject-recall), drawn from the request's seed.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import numpy as np
+from pydantic import BaseModel
+
+from collabvr.backends import (
+    BackendError,
+    BackendInfo,
+    ClipView,
+    Plan,
+    PlanRequest,
+    RouteDecision,
+    RouteRequest,
+    Selection,
+    SelectRequest,
+    Usage,
+    Verdict,
+    VerifyRequest,
+    VLMReply,
+)
+from collabvr.sim.base import Family, Obj, Primitive, Scene, object_delta
+from collabvr.sim.vgm import CORRECTION_MARK, instruction_part
+
+# Samples of the expected path per action; fine enough that a correct frame lies within TOLERANCE of one.
+PATH_SAMPLES = 24
+# How far (object_delta units, about pixels) an object may be from where it should be. Above first-frame
+# drift (a shift of at most 3 pixels per axis) plus perception noise, so a drifted clip is not rejected.
+TOLERANCE = 5.0
+# How far back along the expected path (share of the path) a clip may seem to go before it counts as
+# moving the wrong way; covers perception noise.
+BACKTRACK_MARGIN = 0.1
+PROGRESS_NONE = 0.05
+PROGRESS_COMPLETE = 0.95
+# Pass@k: a clip that breaks the world's rules or loses track of the scene ranks below every clean clip.
+SELECT_PENALTY = 1000.0
+
+_VAGUE_COMPLAINTS = (
+    "The motion is hard to follow; the object seems to drift away from the instructed path.",
+    "The clip is ambiguous: it is not clear that the instructed object moved as asked.",
+    "Part of the motion looks inconsistent with the instruction.",
+)
+
+
+@dataclass(frozen=True)
+class VerifierProfile:
+    """How often a verifier gets it right: P(accept | clip correct) and P(reject | clip wrong)."""
+
+    name: str
+    accept_recall: float
+    reject_recall: float
+
+
+VERIFIER_PROFILES: dict[str, VerifierProfile] = {
+    # The paper's measurement of Gemini 2.5 Pro as a verifier; the Qwen figures are from the same table.
+    "gemini-2.5-pro": VerifierProfile("gemini-2.5-pro", 0.848, 0.656),
+    "qwen3.5-27b": VerifierProfile("qwen3.5-27b", 0.824, 0.448),
+    "qwen3.5-9b": VerifierProfile("qwen3.5-9b", 0.776, 0.408),
+    "perfect": VerifierProfile("perfect", 1.0, 1.0),
+}
+
+
+@dataclass(frozen=True)
+class _Finding:
+    """What the clip really shows, before the verifier's error profile is applied."""
+
+    ok: bool
+    progress: float  # path position reached (accept) or reached before the error (reject), 0..1
+    error_type: str | None = None
+    reason: str = ""
+    suggestion: str = ""
+    good_fraction: float | None = None
+
+
+def _reply(value: BaseModel) -> VLMReply:
+    return VLMReply(
+        value=value,
+        usage=Usage(calls=1, input_tokens=None, output_tokens=None, latency_s=0.0),
+        raw=value.model_dump_json(),
+    )
+
+
+def _pairs(a: Scene, b: Scene) -> list[tuple[Obj, Obj]]:
+    """Objects of `a` matched to objects of `b` with the same name (nearest first when names repeat)."""
+    pairs = []
+    for name in dict.fromkeys(a.names()):
+        left = list(b.named(name))
+        for obj in a.named(name):
+            if not left:
+                break
+            match = min(left, key=lambda other: object_delta(obj, other))
+            left.remove(match)
+            pairs.append((obj, match))
+    return pairs
+
+
+def _path_distance(scene: Scene, point: Scene, moving: set[str]) -> tuple[float, str]:
+    """How far the moving objects of `scene` are from a point of the expected path, and the worst one."""
+    worst, culprit = 0.0, ""
+    for expected, seen in _pairs(point, scene):
+        if expected.name in moving:
+            delta = object_delta(expected, seen)
+            if delta > worst:
+                worst, culprit = delta, expected.name
+    return worst, culprit
+
+
+def _correction(*sentences: str) -> str:
+    return " ".join([CORRECTION_MARK] + [s for s in sentences if s])
+
+
+class SimVLM:
+    """A simulated VLM for one family (implements `collabvr.backends.VLM`)."""
+
+    def __init__(self, family: Family, verifier: VerifierProfile | str = "gemini-2.5-pro") -> None:
+        if isinstance(verifier, str):
+            if verifier not in VERIFIER_PROFILES:
+                raise ValueError(f"unknown verifier profile {verifier!r}; known: {', '.join(VERIFIER_PROFILES)}")
+            verifier = VERIFIER_PROFILES[verifier]
+        self.family = family
+        self.verifier = verifier
+        self.info = BackendInfo(name=f"sim-vlm/{verifier.name}", role="vlm", simulated=True)
+
+    # ----- plan ---------------------------------------------------------------------------------
+    def plan(self, request: PlanRequest) -> VLMReply[Plan]:
+        """The next sub-action: the remaining solution spread evenly over the remaining step budget.
+
+        A split re-plan takes one action at a time; the last allowed step takes everything left.
+        """
+        goal = self._goal(request.task_prompt, request.input_image)
+        scene = self._perceive(request.current_frame, "the current frame")
+        remaining = self._solve(scene, goal)
+        observation = self.family.describe_scene(scene)
+        if not remaining:
+            return _reply(
+                Plan(
+                    observation=observation,
+                    remaining_goal="Nothing: the task is complete.",
+                    task_complete=True,
+                    instruction="",
+                    target_state=observation,
+                    estimated_steps_remaining=0,
+                )
+            )
+        steps_left = max(1, request.max_steps - request.step + 1)
+        chunk = math.ceil(len(remaining) / steps_left)
+        if request.split is not None and not request.is_last:
+            chunk = 1
+        if request.is_last:
+            chunk = len(remaining)
+        target = scene
+        for action in remaining[:chunk]:
+            target = self.family.apply(target, action)
+        return _reply(
+            Plan(
+                observation=observation,
+                remaining_goal=self.family.describe(remaining),
+                task_complete=False,
+                instruction=self.family.describe(remaining[:chunk]),
+                target_state=self.family.describe_scene(target),
+                estimated_steps_remaining=math.ceil(len(remaining) / chunk),
+            )
+        )
+
+    # ----- verify -------------------------------------------------------------------------------
+    def verify(self, request: VerifyRequest) -> VLMReply[Verdict]:
+        """Was THIS action executed? Compares every sampled frame with the path the action should trace.
+
+        The first bad sample decides the error: an unreadable frame or a vanished/doubled object is a
+        scene collapse; an object the instruction does not name moving is a wrong object; the moving
+        objects leaving the expected path or going back along it is a wrong direction; a violation of
+        the family's rules (e.g. crossing a wall) is a wrong action. With no bad sample, the clip is
+        accepted unless it shows no progress at all. The verifier profile then flips the verdict with
+        probability 1 - recall.
+        """
+        clip = request.clip
+        if not clip.frames:
+            raise BackendError("the clip to verify has no frames")
+        scenes = [self._try_perceive(frame) for frame in clip.frames]
+        start = scenes[0]
+        if start is None:
+            if all(scene is None for scene in scenes):
+                raise BackendError(
+                    f"no frame of the clip shows a scene of the simulated {self.family.name} world"
+                )
+            finding = _Finding(
+                ok=False,
+                progress=0.0,
+                error_type="scene_collapse",
+                reason="The first frame of the clip does not show the scene at all.",
+                suggestion=_correction("Keep the scene intact from the first frame on."),
+                good_fraction=0.0,
+            )
+        else:
+            expected = self._expected(request.instruction, request.task_prompt, request.input_image, start)
+            finding = self._judge(scenes, clip, start, expected)
+        return _reply(self._with_profile(finding, request.seed))
+
+    def _expected(self, instruction: str, task_prompt: str, input_image: np.ndarray, start: Scene) -> list[Primitive]:
+        text = instruction_part(instruction)
+        parsed = self._parse(text, start)
+        if parsed.greedy:
+            return self._solve(start, self._goal(task_prompt, input_image))
+        if not parsed.actions:
+            raise BackendError(f"the simulated VLM cannot read an action of the {self.family.name} world in {text!r}")
+        return list(parsed.actions)
+
+    def _path(self, start: Scene, actions: Sequence[Primitive]) -> list[tuple[float, Scene]]:
+        """(position along the whole instruction 0..1, scene) sampled densely along the expected motion."""
+        points = [(0.0, start)]
+        scene = start
+        for index, action in enumerate(actions):
+            for j in range(1, PATH_SAMPLES + 1):
+                t = j / PATH_SAMPLES
+                points.append(((index + t) / len(actions), self.family.interpolate(scene, action, t)))
+            scene = self.family.apply(scene, action)
+        return points
+
+    def _judge(
+        self, scenes: list[Scene | None], clip: ClipView, start: Scene, expected: list[Primitive]
+    ) -> _Finding:
+        moving = {action.obj for action in expected}
+        wanted = self.family.describe(expected)
+        path = self._path(start, expected)
+        names = Counter(start.names())
+        position = 0.0  # path position of the last good sample
+        reached = 0.0  # furthest path position seen so far
+        previous = start
+
+        for k, scene in enumerate(scenes):
+
+            def reject(error_type: str, reason: str, suggestion: str) -> _Finding:
+                good = clip.indices[k - 1] / clip.n_frames if k > 0 else 0.0
+                return _Finding(False, position, error_type, reason, suggestion, min(max(good, 0.0), 1.0))
+
+            frame = clip.indices[k]
+            if scene is None:
+                return reject(
+                    "scene_collapse",
+                    f"Frame {frame} no longer shows a readable scene.",
+                    _correction("Keep every object in place and the scene intact.", wanted),
+                )
+            if Counter(scene.names()) != names:
+                changed, affected = self._census(names, Counter(scene.names()))
+                keep = " and the ".join(affected)
+                return reject(
+                    "scene_collapse",
+                    f"At frame {frame} {changed}.",
+                    _correction(f"Keep every object in place: the {keep} must not vanish or be doubled.", wanted),
+                )
+            for before, now in _pairs(start, scene):
+                if before.name not in moving and object_delta(before, now) > TOLERANCE:
+                    movers = " and the ".join(sorted(moving)) or "objects named in the instruction"
+                    return reject(
+                        "wrong_object",
+                        f"At frame {frame} the {before.name} moved, but the instruction moves the {movers}.",
+                        _correction(f"Move only the {movers}; keep the {before.name} still.", wanted),
+                    )
+            if moving:
+                distances = [_path_distance(scene, point, moving) for _, point in path]
+                near = [i for i, (d, _) in enumerate(distances) if d <= TOLERANCE]
+                if not near:
+                    culprit = min(distances, key=lambda dc: dc[0])[1]
+                    return reject(
+                        "wrong_direction",
+                        f"At frame {frame} the {culprit} left the path the instruction describes.",
+                        _correction(wanted, f"The {culprit} must follow exactly this motion, not another one."),
+                    )
+                forward = [i for i in near if path[i][0] >= reached - BACKTRACK_MARGIN]
+                if not forward:
+                    return reject(
+                        "wrong_direction",
+                        f"At frame {frame} the motion went back the way it came.",
+                        _correction(wanted, "Keep moving forward; do not turn back."),
+                    )
+                best = min(forward, key=lambda i: (distances[i][0], path[i][0]))
+                current = path[best][0]
+            else:
+                current = 1.0
+            problems = self.family.violations(previous, scene)
+            if problems:
+                return reject(
+                    "wrong_action",
+                    f"At frame {frame} {'; '.join(problems)}.",
+                    _correction(wanted, f"Respect the scene's rules: {problems[0]} must not happen."),
+                )
+            position = current
+            reached = max(reached, current)
+            previous = scene
+
+        if position < PROGRESS_NONE:
+            return _Finding(
+                False,
+                position,
+                "not_executed",
+                "Nothing in the clip carries out the instruction.",
+                _correction("Show the motion.", wanted),
+                0.0,
+            )
+        return _Finding(True, position, reason=f"The instructed motion was carried out ({position:.0%} of it).")
+
+    @staticmethod
+    def _census(before: Counter, after: Counter) -> tuple[str, list[str]]:
+        """What changed in the set of objects (a sentence part) and which names it affected."""
+        gone = sorted(set((before - after).elements()))
+        extra = sorted(set((after - before).elements()))
+        parts = [f"the {name} vanished" for name in gone] + [f"the {name} was doubled" for name in extra]
+        return " and ".join(parts), gone + extra
+
+    def _with_profile(self, finding: _Finding, seed: int) -> Verdict:
+        """Apply the verifier's error profile: a correct judgement with probability equal to its recall."""
+        rng = np.random.default_rng(seed)
+        recall = self.verifier.accept_recall if finding.ok else self.verifier.reject_recall
+        correct = bool(rng.random() < recall)
+        confidence = float(rng.uniform(0.75, 0.95) if correct else rng.uniform(0.5, 0.75))
+        progress = "complete" if finding.progress >= PROGRESS_COMPLETE else "partial"
+        if finding.ok and correct:
+            return Verdict(
+                verdict="accept",
+                action_executed=True,
+                progress=progress,
+                confidence=confidence,
+                reason=finding.reason,
+            )
+        if finding.ok:
+            return Verdict(
+                verdict="reject",
+                action_executed=False,
+                progress="partial",
+                confidence=confidence,
+                reason=_VAGUE_COMPLAINTS[int(rng.integers(len(_VAGUE_COMPLAINTS)))],
+                suggestion=_correction("Make the motion clearer and steadier."),
+                good_fraction=float(rng.uniform(0.2, 0.9)),
+                error_type="other",
+            )
+        if correct:
+            return Verdict(
+                verdict="reject",
+                action_executed=False,
+                progress="none" if finding.progress < PROGRESS_NONE else "partial",
+                confidence=confidence,
+                reason=finding.reason,
+                suggestion=finding.suggestion,
+                good_fraction=finding.good_fraction,
+                error_type=finding.error_type,  # type: ignore[arg-type]
+            )
+        return Verdict(
+            verdict="accept",
+            action_executed=True,
+            progress="complete",
+            confidence=confidence,
+            reason="The action appears to have been executed.",
+        )
+
+    # ----- route --------------------------------------------------------------------------------
+    def route(self, request: RouteRequest) -> VLMReply[RouteDecision]:
+        """Pick the recovery for a step whose attempts were all rejected. The paper gives no numeric
+        bands; these rules are ours, tried in order:
+
+        1. The instruction holds 2 or more actions → "split" into min(max(n, 2), 4) steps: the step
+           conflated several actions, more than a clip does reliably.
+        2. good_fraction >= 0.3 → "regen": an execution slip on one coherent action, and the good prefix
+           is worth keeping.
+        3. At most 2 actions remain for the whole task → "fallback": the residual fits in one clip.
+        4. Otherwise "split" into min(remaining actions, 4) steps.
+        """
+        if not request.clip.frames:
+            raise BackendError("the failed clip to route has no frames")
+        start = self._perceive(request.clip.frames[0], "the first frame of the failed clip")
+        goal = self._goal(request.task_prompt, request.input_image)
+        parsed = self._parse(instruction_part(request.instruction), start)
+        n = len(self._solve(start, goal)) if parsed.greedy else len(parsed.actions)
+        remaining = self._solve(start, goal)
+
+        if n >= 2:
+            decision = RouteDecision(
+                action="split",
+                estimated_steps=min(max(n, 2), 4),
+                suggestion=request.suggestion,
+                reason=f"The instruction asks for {n} actions at once; splitting it into smaller steps.",
+            )
+        elif request.good_fraction >= 0.3:
+            decision = RouteDecision(
+                action="regen",
+                suggestion=request.suggestion,
+                reason=(
+                    f"One coherent action with {request.good_fraction:.0%} of the clip right before the slip; "
+                    "regenerating from the first failing frame."
+                ),
+            )
+        elif len(remaining) <= 2:
+            decision = RouteDecision(
+                action="fallback",
+                suggestion=request.suggestion,
+                reason=f"Only {len(remaining)} action(s) remain for the whole task; one clip can do them.",
+            )
+        else:
+            decision = RouteDecision(
+                action="split",
+                estimated_steps=min(len(remaining), 4),
+                suggestion=request.suggestion,
+                reason=(
+                    f"The attempt failed early and {len(remaining)} actions remain; "
+                    "re-planning the residual as smaller steps."
+                ),
+            )
+        return _reply(decision)
+
+    # ----- select -------------------------------------------------------------------------------
+    def select(self, request: SelectRequest) -> VLMReply[Selection]:
+        """Pass@k: the clip whose last frame is closest to the goal; broken clips rank last."""
+        if not request.clips:
+            raise BackendError("select needs at least one clip")
+        initial = self._perceive(request.input_image, "the input image")
+        goal = self._goal(request.task_prompt, request.input_image)
+        scores = [self._score(clip, initial, goal) for clip in request.clips]
+        best = min(range(len(scores)), key=lambda i: (scores[i], i))
+        listed = ", ".join(f"clip {i}: {score:g}" for i, score in enumerate(scores))
+        return _reply(
+            Selection(best_index=best, reason=f"Clip {best} ends closest to the goal (distance scores {listed}).")
+        )
+
+    def _score(self, clip: ClipView, initial: Scene, goal: Any) -> float:
+        if not clip.frames:
+            return 2 * SELECT_PENALTY
+        scenes = [self._try_perceive(frame) for frame in clip.frames]
+        last = scenes[-1]
+        if last is None:
+            return 2 * SELECT_PENALTY
+        score = float(self.family.distance(last, goal))
+        broken = any(scene is None or Counter(scene.names()) != Counter(initial.names()) for scene in scenes)
+        readable = [scene for scene in scenes if scene is not None]
+        broken = broken or any(self.family.violations(a, b) for a, b in zip(readable, readable[1:]))
+        return score + (SELECT_PENALTY if broken else 0.0)
+
+    # ----- reading pixels and text --------------------------------------------------------------
+    def _try_perceive(self, image: np.ndarray) -> Scene | None:
+        try:
+            return self.family.perceive(image)
+        except ValueError:
+            return None
+
+    def _perceive(self, image: np.ndarray, what: str) -> Scene:
+        try:
+            return self.family.perceive(image)
+        except ValueError as exc:
+            raise BackendError(
+                f"the simulated VLM cannot read {what} as a scene of the simulated {self.family.name} world: {exc}"
+            ) from exc
+
+    def _goal(self, task_prompt: str, input_image: np.ndarray) -> Any:
+        initial = self._perceive(input_image, "the input image")
+        try:
+            return self.family.goal_from(task_prompt, initial)
+        except ValueError as exc:
+            raise BackendError(
+                f"the simulated VLM cannot read a {self.family.name} task in {task_prompt!r}: {exc}"
+            ) from exc
+
+    def _parse(self, text: str, scene: Scene) -> Any:
+        try:
+            return self.family.parse(text, scene)
+        except ValueError as exc:
+            raise BackendError(f"the simulated VLM cannot read the instruction {text!r}: {exc}") from exc
+
+    def _solve(self, scene: Scene, goal: Any) -> list[Primitive]:
+        try:
+            return list(self.family.solve(scene, goal))
+        except ValueError as exc:
+            raise BackendError(f"the simulated planner finds no way to the goal from this frame: {exc}") from exc
