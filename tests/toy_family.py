@@ -117,12 +117,8 @@ class Discs(Family):
         black = color_mask(image, PALETTE["black"])
         # The central 4x4 block of a cell stays mostly black under a drift shift of up to 3 pixels,
         # while a neighbour's block is covered by at most a quarter.
-        walls = frozenset(
-            (c, r)
-            for c in range(GRID)
-            for r in range(GRID)
-            if black[r * CELL + 2:r * CELL + 6, c * CELL + 2:c * CELL + 6].mean() >= 0.4
-        )
+        centres = black.reshape(GRID, CELL, GRID, CELL)[:, 2:6, :, 2:6].mean(axis=(1, 3))
+        walls = frozenset((int(c), int(r)) for r, c in zip(*np.nonzero(centres >= 0.4)))
         if not objects:
             raise PerceptionError("no disc is visible")
         return Scene(family=self.name, layout=walls, objects=tuple(objects), size=(SIZE, SIZE))

@@ -239,7 +239,7 @@ def _clause_action(verb: str, obj: str, match: re.Match[str]) -> Primitive | Non
         factor = float(groups["num"])
         return Primitive("scale", obj, (factor,)) if factor > 0 else None
     if verb == "double":
-        return Primitive("scale", obj, (2.0 if groups["how"] == "double" else 0.6,))
+        return Primitive("scale", obj, (2.0 if groups["how"] == "double" else 0.5,))
     return Primitive("move", obj, (_anchor_name(groups["anchor"]),))
 
 
