@@ -105,6 +105,9 @@ def test_override_accept_to_reject_evolves_and_regenerates(folder):
     engine.override_verdict(1, 1, "reject", actor="ana", suggestion="The red block must not move.")
     assert engine.next_command().kind is Kind.EVOLVE  # the person decided: the breakpoint no longer holds
     engine.run()
+    held = engine.next_command().held
+    assert (held.kind, held.attempt) == (Kind.ACCEPT, 2)
+    engine.run()
     assert vgm.requests[1].prompt == "a The red block must not move."
     assert engine.state.steps[0].attempts[1].generated.start.kind == "step_start"
     assert engine.state.finished is not None

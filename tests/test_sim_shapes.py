@@ -234,7 +234,7 @@ def test_goal_from_refuses_unreadable_prompts():
 def test_describe_scene_names_colour_place_direction_and_size():
     scene = Scene("shapes", FAMILY.generate(0, "easy").initial.layout, (
         Obj("triangle", "triangle", PALETTE["red"], 63.5, 63.5, 24.0, 90.0),
-        Obj("square", "square", PALETTE["blue"], 26.0, 101.0, 16.0),
+        Obj("square", "square", PALETTE["blue"], *ANCHORS["bottom left"], 16.0),
     ))
     assert FAMILY.describe_scene(scene) == (
         "A red triangle at the center pointing up, about 24 px tall; a blue square at the bottom left, about 16 px wide.")
@@ -333,6 +333,9 @@ def test_distance_counts_wrong_attributes_and_penalises_missing_or_doubled_shape
     triangle = final.objects[0]
     doubled = final.with_objects(final.objects + (triangle.moved(x=triangle.x + 40),))
     assert FAMILY.distance(doubled, task.goal) > 0
+    for change in ({"size": 24.0}, {"x": ANCHORS["center"][0], "y": ANCHORS["center"][1]}, {"color": PALETTE["black"]}):
+        changed = final.with_object(final.objects[1].name, **change)
+        assert FAMILY.distance(changed, task.goal) == 1
     vanished = final.with_objects(final.objects[1:])
     assert FAMILY.distance(vanished, task.goal) > FAMILY.distance(task.initial, task.goal)
 

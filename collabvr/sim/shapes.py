@@ -45,10 +45,11 @@ from .base import (
 
 CANVAS: tuple[int, int] = (128, 128)
 
-# Anchor centres: 37.5 px apart and 26 px from the edges, so that the largest triangle (height 36, apex
+# Anchor centres: 37 px apart and 26.5 px from the edges, so that the largest triangle (height 36, apex
 # 24 px from its centroid) fits at a corner in any orientation and still clears a distractor (radius
-# <= 9) at the neighbouring anchor by a few pixels, even after H.264 blurs the edges.
-_LOW, _MID, _HIGH = 26.0, 63.5, 101.0
+# <= 9) at the neighbouring anchor by a few pixels, even after H.264 blurs the edges. Half-integer
+# centres make squares and circles of even size rasterise exactly (their edges fall between pixels).
+_LOW, _MID, _HIGH = 26.5, 63.5, 100.5
 ANCHORS: dict[str, tuple[float, float]] = {
     "top left": (_LOW, _LOW),
     "top": (_MID, _LOW),
