@@ -40,6 +40,9 @@ _TASK = re.compile(r"move the (\w+ disc) to column (\d+),? row (\d+)")
 
 Cell = tuple[int, int]
 
+# Pixel centres, for rasterising discs.
+_YS, _XS = np.mgrid[0:SIZE, 0:SIZE] + 0.5
+
 
 def centre(cell: Cell) -> tuple[float, float]:
     return cell[0] * CELL + CELL / 2, cell[1] * CELL + CELL / 2
@@ -94,9 +97,8 @@ class Discs(Family):
         image = np.full((SIZE, SIZE, 3), PALETTE["white"], dtype=np.uint8)
         for c, r in scene.layout:
             image[r * CELL:(r + 1) * CELL, c * CELL:(c + 1) * CELL] = PALETTE["black"]
-        ys, xs = np.mgrid[0:SIZE, 0:SIZE] + 0.5
         for obj in scene.objects:
-            inside = (xs - obj.x) ** 2 + (ys - obj.y) ** 2 <= (obj.size / 2) ** 2
+            inside = (_XS - obj.x) ** 2 + (_YS - obj.y) ** 2 <= (obj.size / 2) ** 2
             image[inside] = obj.color
         return image
 
@@ -223,8 +225,18 @@ class Discs(Family):
         return actions
 
     def violations(self, before: Scene, after: Scene) -> list[str]:
+        """A disc whose straight way from `before` to `after` passes through a wall cell."""
         walls = set(before.layout) | set(after.layout)
-        return [f"the {o.name} entered a wall" for o in after.objects if cell_of(o) in walls]
+        problems = []
+        for old, new in zip(before.objects, after.objects):
+            if old.name != new.name:
+                continue
+            for t in np.linspace(0.0, 1.0, 17):
+                x, y = old.x + (new.x - old.x) * t, old.y + (new.y - old.y) * t
+                if (int(x // CELL), int(y // CELL)) in walls:
+                    problems.append(f"the {new.name} entered a wall")
+                    break
+        return problems
 
     # ----- failure modes ----------------------------------------------------------------------
     def wrong_direction(self, scene: Scene, action: Primitive, rng: np.random.Generator) -> Primitive | None:

@@ -466,21 +466,23 @@ class BlocksFamily(Family):
         if not regions:
             return []
         others = _STAGE_COLOURS + tuple(c for c in BLOCK_COLOURS if c != colour)
-        # Each pixel near a component (its anti-aliased rim) is credited to the nearest component, so that
-        # a doubled block right beside its twin does not share pixels with it.
-        seeds = np.zeros(components.shape, dtype=np.int32)
-        for k, region in enumerate(regions, start=1):
-            seeds[components == region.label] = k
-        distance, (near_r, near_c) = ndimage.distance_transform_edt(seeds == 0, return_indices=True)
-        owner = np.where(distance <= 1.5, seeds[near_r, near_c], 0)
-        weights = _membership(image, colour, others)
-        rows, cols = np.indices(components.shape)
+        height, width = components.shape
         found = []
-        for k in range(1, len(regions) + 1):
-            w = np.where(owner == k, weights, 0.0)
+        for region in regions:
+            # The component and its one-pixel rim, where anti-aliased and compressed edge pixels lie; the
+            # pixels of another component of this colour (a doubled block's twin) stay out.
+            top, left, bottom, right = region.bbox
+            top, left = max(0, top - 2), max(0, left - 2)
+            bottom, right = min(height, bottom + 2), min(width, right + 2)
+            labels = components[top:bottom, left:right]
+            own = labels == region.label
+            near = ndimage.binary_dilation(own, structure=np.ones((3, 3), dtype=bool))
+            near &= (labels == 0) | own
+            w = np.where(near, _membership(image[top:bottom, left:right], colour, others), 0.0)
             area = float(w.sum())
-            x = float((w * (cols + 0.5)).sum() / area)
-            y = float((w * (rows + 0.5)).sum() / area)
+            rows, cols = np.indices(w.shape)
+            x = left + float((w * (cols + 0.5)).sum() / area)
+            y = top + float((w * (rows + 0.5)).sum() / area)
             found.append(Obj(block_name(colour), "square", PALETTE[colour], x, y, math.sqrt(area)))
         return found
 

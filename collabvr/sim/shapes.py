@@ -580,7 +580,6 @@ def _distractor_changes(seen: Obj, want: Obj) -> int:
 
 _FOREGROUND = 40.0  # RGB distance from the background that marks a pixel as (part of) a shape
 _MIN_PIXELS = 8  # smaller specks are compression noise
-_TRIANGLE_RATIO = TRIANGLE_AREA / (2 / 3) ** 2  # area / (centroid-to-apex distance)**2 = 0.675
 
 
 @dataclass
@@ -648,8 +647,11 @@ def _read_blob(pixels: np.ndarray, dist: np.ndarray, labels: np.ndarray, region,
     if _color_distance(observed, PALETTE[name]) <= COLOR_SNAP:
         observed = PALETTE[name]
     rgb: RGB = observed  # type: ignore[assignment]
-    if ratio < 1.1:
-        if not 1.8 <= elongation <= 8.0:
+    # Elongation (ratio of the principal second moments) tells the kinds apart most robustly: about 3.7
+    # for the triangle, 1 for squares and circles, whatever the blur. Area over squared reach (0.675,
+    # 2, 3.14) then separates square from circle and rejects blobs of other shapes.
+    if 2.0 <= elongation <= 8.0:
+        if ratio > 1.6:
             return _Blob(None, area)
         axis = evecs[:, 1]
         along = dx * axis[0] + dy * axis[1]
@@ -661,8 +663,8 @@ def _read_blob(pixels: np.ndarray, dist: np.ndarray, labels: np.ndarray, region,
         angle = math.degrees(math.atan2(-axis[1], axis[0])) % 360.0
         size = math.sqrt(area / TRIANGLE_AREA)
         return _Blob("triangle", area, Obj("triangle", "triangle", rgb, cx, cy, size, angle))
-    if elongation > 1.6 or ratio > 3.8:
+    if elongation > 1.6 or not 1.4 <= ratio <= 3.8:
         return _Blob(None, area)
-    if ratio < 2.35:
+    if ratio < 2.5:
         return _Blob("square", area, Obj("square", "square", rgb, cx, cy, math.sqrt(area)))
     return _Blob("circle", area, Obj("circle", "circle", rgb, cx, cy, 2 * math.sqrt(area / math.pi)))

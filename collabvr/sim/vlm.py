@@ -44,6 +44,9 @@ TOLERANCE = 5.0
 BACKTRACK_MARGIN = 0.1
 PROGRESS_NONE = 0.05
 PROGRESS_COMPLETE = 0.95
+# A last frame this close to the expected end (and nearer to it than to the start) counts as complete:
+# perception reads sizes and positions a little off, which would otherwise leave a small action "partial".
+END_SLACK = 2.0
 # Pass@k: a clip that breaks the world's rules or loses track of the scene ranks below every clean clip.
 SELECT_PENALTY = 1000.0
 
@@ -300,6 +303,9 @@ class SimVLM:
             reached = max(reached, current)
             previous = scene
 
+        end_distance = _path_distance(previous, path[-1][1], moving)[0]
+        if moving and end_distance <= END_SLACK and end_distance < _path_distance(previous, start, moving)[0]:
+            position = 1.0
         if position < PROGRESS_NONE:
             return _Finding(
                 False,

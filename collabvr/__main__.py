@@ -1,0 +1,6 @@
+import sys
+
+from collabvr.cli import main
+
+
+sys.exit(main())
