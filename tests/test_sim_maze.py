@@ -20,9 +20,9 @@ SIZE_TOL = 1.5
 seeds = st.integers(min_value=0, max_value=10**6)
 difficulties = st.sampled_from(["easy", "hard"])
 moves = st.builds(
-    lambda d, n: Primitive("move", DISC, (d, n)),
+    lambda d, i: Primitive("move", DISC, (d, i)),
     st.sampled_from(["up", "down", "left", "right"]),
-    st.integers(min_value=1, max_value=9),
+    st.integers(min_value=0, max_value=8),
 )
 glides = st.builds(lambda r, c: Primitive("glide", DISC, (r, c)), st.integers(0, 8), st.integers(0, 8))
 
@@ -55,6 +55,17 @@ def solution_clip(task: SimTask, frames_per_action: int = 6) -> tuple[list[np.nd
             truth.append(mid)
         scene = FAMILY.apply(scene, action)
     return frames, truth
+
+
+def at_cell(scene: Scene, cell: tuple[int, int]) -> Scene:
+    """The scene with its disc moved to the centre of `cell`."""
+    x, y = scene.layout.centre(cell)
+    return scene.with_object(DISC, x=x, y=y)
+
+
+def cell(scene: Scene) -> tuple[int, int]:
+    d = disc(scene)
+    return scene.layout.cell_of(d.x, d.y)
 
 
 def clip_of(scene: Scene, action: Primitive, n: int = 12) -> list[np.ndarray]:
@@ -199,24 +210,62 @@ def test_parse_reads_back_what_describe_writes(actions: list[Primitive]) -> None
     assert FAMILY.parse(FAMILY.describe(actions), HARD_SCENE) == Parsed(actions=tuple(actions))
 
 
-def test_describe_uses_singular_for_one_cell() -> None:
-    text = FAMILY.describe([Primitive("move", DISC, ("right", 3)), Primitive("move", DISC, ("down", 1))])
-    assert text == "Move the red disc 3 cells right, then 1 cell down."
+def test_describe_names_absolute_targets_one_based() -> None:
+    text = FAMILY.describe([
+        Primitive("move", DISC, ("right", 5)),
+        Primitive("move", DISC, ("down", 3)),
+        Primitive("glide", DISC, (1, 2)),
+    ])
+    assert text == "Move the red disc right to column 6, then down to row 4, then straight to row 2, column 3."
 
 
 @pytest.mark.parametrize(
-    "text, expected",
+    "start, text, expected",
     [
-        ("move the red disc two cells to the right and then down three cells", [("right", 2), ("down", 3)]),
-        ("MOVE THE RED DISC ONE CELL UP, THEN 4 CELLS LEFT.", [("up", 1), ("left", 4)]),
-        ("Move right 3 cells. Then move 1 cell down.", [("right", 3), ("down", 1)]),
-        ("Slide the disc a cell left and nine cells upwards", [("left", 1), ("up", 9)]),
+        ((1, 1), "Move the red disc 3 cells right, then 2 cells down.", [("right", 4), ("down", 3)]),
+        ((1, 1), "move the red disc two cells to the right and then down three cells", [("right", 3), ("down", 4)]),
+        ((7, 7), "MOVE THE RED DISC ONE CELL UP, THEN 4 CELLS LEFT.", [("up", 6), ("left", 3)]),
+        ((1, 1), "Move right 3 cells. Then move 1 cell down.", [("right", 4), ("down", 2)]),
+        ((7, 7), "Slide the disc a cell left and six cells upwards", [("left", 6), ("up", 1)]),
+        ((5, 3), "Move right by 2 cells, then 4 cells up, then 2 cells left", [("right", 5), ("up", 1), ("left", 3)]),
+        ((1, 1), "Move the red disc right to column 6, then down to row 4.", [("right", 5), ("down", 3)]),
+        ((3, 5), "move it right to column eight and then 2 cells down", [("right", 7), ("down", 5)]),
+        ((3, 5), "Go left as far as column 2. Then two cells right", [("left", 1), ("right", 3)]),
     ],
 )
-def test_parse_tolerates_everyday_phrasing(text: str, expected: list[tuple[str, int]]) -> None:
-    parsed = FAMILY.parse(text, FAMILY.generate(0, "easy").initial)
+def test_parse_turns_relative_and_absolute_phrasing_into_absolute_targets(
+    start: tuple[int, int], text: str, expected: list[tuple[str, int]]
+) -> None:
+    # Relative moves are walked from the disc's cell in the scene, in the order they are written.
+    parsed = FAMILY.parse(text, at_cell(HARD_SCENE, start))
     assert parsed.actions == tuple(Primitive("move", DISC, args) for args in expected)
     assert not parsed.greedy and parsed.unparsed == ()
+
+
+def test_parse_walks_relative_moves_on_from_a_glide() -> None:
+    parsed = FAMILY.parse("Glide straight to row 5, column 3. Then 2 cells right, then 3 cells up.", HARD_SCENE)
+    assert parsed.actions == (
+        Primitive("glide", DISC, (4, 2)),
+        Primitive("move", DISC, ("right", 4)),
+        Primitive("move", DISC, ("up", 1)),
+    )
+
+
+def test_parse_without_a_disc_keeps_relative_moves_it_cannot_place_as_unparsed() -> None:
+    empty = HARD_SCENE.with_objects(())
+    parsed = FAMILY.parse("Move the red disc 3 cells right. Move it down to row 4.", empty)
+    assert parsed.actions == (Primitive("move", DISC, ("down", 3)),)
+    assert parsed.unparsed == ("Move the red disc 3 cells right",)
+    # Once an absolute move fixes the column, a relative horizontal move can be placed from it.
+    parsed = FAMILY.parse("Move it right to column 3, then 2 cells right.", empty)
+    assert parsed.actions == (Primitive("move", DISC, ("right", 2)), Primitive("move", DISC, ("right", 4)))
+    # ...but not a vertical one: the row is still unknown.
+    assert FAMILY.parse("Move it right to column 3, then 2 cells up.", empty).actions == ()
+
+
+def test_parse_rejects_a_target_on_the_wrong_axis() -> None:
+    parsed = FAMILY.parse("Move the red disc right to row 4.", HARD_SCENE)
+    assert parsed.actions == () and parsed.unparsed == ("Move the red disc right to row 4",)
 
 
 def test_task_prompt_parses_as_greedy_and_names_the_goal() -> None:
@@ -227,8 +276,9 @@ def test_task_prompt_parses_as_greedy_and_names_the_goal() -> None:
 
 
 def test_unreadable_sentences_are_kept_as_unparsed() -> None:
-    parsed = FAMILY.parse("Move the red disc 2 cells up. Do a little dance!", FAMILY.generate(0, "easy").initial)
-    assert parsed.actions == (Primitive("move", DISC, ("up", 2)),)
+    scene = FAMILY.generate(0, "easy").initial
+    parsed = FAMILY.parse("Move the red disc 2 cells up. Do a little dance!", scene)
+    assert parsed.actions == (Primitive("move", DISC, ("up", cell(scene)[0] - 2)),)
     assert parsed.unparsed == ("Do a little dance",)
 
 
@@ -310,8 +360,39 @@ def test_apply_recentres_off_centre_disc_in_target_cell() -> None:
     scene = FAMILY.generate(0, "easy").initial
     d = disc(scene)
     nudged = scene.with_object(DISC, x=d.x + 5, y=d.y - 6)
-    moved = disc(FAMILY.apply(nudged, Primitive("move", DISC, ("right", 2))))
+    moved = disc(FAMILY.apply(nudged, Primitive("move", DISC, ("right", cell(scene)[1] + 2))))
     assert (moved.x, moved.y) == (d.x + 2 * CELL, d.y)
+    moved = disc(FAMILY.apply(nudged, Primitive("move", DISC, ("up", 1))))
+    assert (moved.x, moved.y) == (d.x, 1.5 * CELL)
+
+
+def test_apply_goes_to_the_named_row_or_column_from_anywhere_in_the_maze() -> None:
+    scene = at_cell(HARD_SCENE, (3, 5))
+    assert cell(FAMILY.apply(scene, Primitive("move", DISC, ("right", 7)))) == (3, 7)
+    assert cell(FAMILY.apply(scene, Primitive("move", DISC, ("left", 1)))) == (3, 1)
+    assert cell(FAMILY.apply(scene, Primitive("move", DISC, ("down", 6)))) == (6, 5)
+    assert cell(FAMILY.apply(scene, Primitive("move", DISC, ("up", 1)))) == (1, 5)
+    # The same move from another row keeps that row: the target is a column, not a cell.
+    assert cell(FAMILY.apply(at_cell(HARD_SCENE, (7, 2)), Primitive("move", DISC, ("right", 7)))) == (7, 7)
+
+
+def test_same_instruction_from_a_mid_move_frame_reaches_the_same_cell() -> None:
+    """Partial regeneration: a clip restarted from a frame in the middle of a move, with the same
+    instruction, must finish that move rather than travel the whole distance again."""
+    moved_on = 0
+    for seed in range(8):
+        for difficulty in ("easy", "hard"):
+            task = FAMILY.generate(seed, difficulty)
+            action = FAMILY.solve(task.initial, task.goal)[0]
+            expected = cell(FAMILY.apply(task.initial, action))
+            mid = FAMILY.perceive(FAMILY.render(FAMILY.interpolate(task.initial, action, 0.5)))
+            parsed = FAMILY.parse(FAMILY.describe([action]), mid)
+            assert parsed.actions == (action,) and parsed.unparsed == ()
+            after = FAMILY.apply(mid, parsed.actions[0])
+            assert cell(after) == expected, (seed, difficulty, action)
+            assert FAMILY.violations(mid, after) == []
+            moved_on += cell(mid) != cell(task.initial)
+    assert moved_on >= 4  # most mid frames really are cells away from the start
 
 
 def test_solve_from_off_centre_disc_still_reaches_goal() -> None:
@@ -327,7 +408,7 @@ def test_solve_from_off_centre_disc_still_reaches_goal() -> None:
 
 def test_apply_leaves_vanished_disc_alone_and_moves_first_of_doubled() -> None:
     scene = FAMILY.generate(0, "easy").initial
-    move = Primitive("move", DISC, ("down", 1))
+    move = Primitive("move", DISC, ("down", cell(scene)[0] + 1))
     empty = scene.with_objects(())
     assert FAMILY.apply(empty, move) == empty
     assert FAMILY.interpolate(empty, move, 0.5) == empty
@@ -340,7 +421,7 @@ def test_apply_leaves_vanished_disc_alone_and_moves_first_of_doubled() -> None:
 def test_interpolate_moves_in_a_straight_line() -> None:
     scene = FAMILY.generate(0, "easy").initial
     d = disc(scene)
-    mid = disc(FAMILY.interpolate(scene, Primitive("move", DISC, ("left", 2)), 0.25))
+    mid = disc(FAMILY.interpolate(scene, Primitive("move", DISC, ("left", cell(scene)[1] - 2)), 0.25))
     assert (mid.x, mid.y) == (d.x - 0.5 * CELL, d.y)
 
 
@@ -360,15 +441,21 @@ def test_distance_is_zero_anywhere_in_goal_cell_and_large_without_one_disc() -> 
 
 
 def test_wrong_direction_keeps_amount_and_changes_direction() -> None:
-    scene = FAMILY.generate(0, "hard").initial
+    scene = at_cell(FAMILY.generate(0, "hard").initial, (4, 4))
     rng = np.random.default_rng(0)
-    action = Primitive("move", DISC, ("up", 3))
-    seen = set()
+    action = Primitive("move", DISC, ("up", 1))  # 3 cells from row 5 (1-based) to row 2
+    seen = {}
     for _ in range(40):
         wrong = FAMILY.wrong_direction(scene, action, rng)
-        assert wrong is not None and wrong.verb == "move" and wrong.args[1] == 3
-        seen.add(wrong.args[0])
-    assert seen == {"down", "left", "right"}
+        assert wrong is not None and wrong.verb == "move"
+        seen[wrong.args[0]] = wrong.args[1]
+    assert seen == {"down": 7, "left": 1, "right": 7}  # 3 cells the other ways, as absolute targets
+    # The amount is what is left to travel from the scene's cell; targets are clamped onto the grid.
+    corner = at_cell(scene, (1, 1))
+    for _ in range(40):
+        wrong = FAMILY.wrong_direction(corner, Primitive("move", DISC, ("down", 4)), rng)
+        assert wrong is not None and wrong.args in {("up", 0), ("left", 0), ("right", 4)}
+    assert FAMILY.wrong_direction(scene.with_objects(()), action, rng) is None
     glide = Primitive("glide", DISC, scene.layout.goal)
     wrong_glide = FAMILY.wrong_direction(scene, glide, rng)
     assert wrong_glide is not None and wrong_glide.verb == "glide" and wrong_glide.args != glide.args

@@ -243,10 +243,11 @@ def test_describe_scene_names_colour_place_direction_and_size():
 # ----- dynamics and planning -------------------------------------------------------------------------------
 
 def test_apply_keeps_the_unnormalised_angle_and_ignores_missing_objects():
-    scene = FAMILY.generate(2, "easy").initial
-    start = scene.objects[0].angle
+    scene = FAMILY.generate(2, "easy").initial.with_object("triangle", angle=0.0)
     turned = FAMILY.apply(FAMILY.apply(scene, Primitive("rotate", "triangle", (-90,))), Primitive("rotate", "triangle", (-90,)))
-    assert turned.objects[0].angle == start - 180
+    assert turned.objects[0].angle == -180  # so interpolation turns clockwise, as asked
+    halfway = FAMILY.interpolate(scene, Primitive("rotate", "triangle", (-90,)), 0.5)
+    assert halfway.objects[0].angle == -45
     assert FAMILY.apply(scene, Primitive("move", "square", ("top",))) == scene
 
 

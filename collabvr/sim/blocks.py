@@ -27,10 +27,10 @@ from typing import Sequence
 
 import numpy as np
 from scipy import ndimage
-from skimage.measure import label, regionprops
 
 from collabvr.sim.base import (
     BACKGROUND,
+    COLOR_TOLERANCE,
     PALETTE,
     Family,
     GrammarError,
@@ -41,7 +41,6 @@ from collabvr.sim.base import (
     Scene,
     SimTask,
     check_difficulty,
-    color_mask,
     smoothstep,
 )
 
@@ -320,6 +319,17 @@ def _coverage(lo: float, hi: float, n: int) -> tuple[int, np.ndarray]:
     return first, np.clip(np.minimum(edges + 1, hi) - np.maximum(edges, lo), 0.0, 1.0)
 
 
+def _palette_masks(image: np.ndarray) -> dict[str, np.ndarray]:
+    """`base.color_mask` for every colour a blocks frame uses, computed in one pass over the image."""
+    names = (*_STAGE_COLOURS, *BLOCK_COLOURS)
+    palette = np.asarray([PALETTE[n] for n in names], dtype=np.float32)
+    pixels = image.astype(np.float32)
+    # |p - c|^2 expanded, so that one small matrix product does the work (exact in float32 for 8-bit RGB).
+    squared = (pixels * pixels).sum(axis=-1)[..., None] - 2 * pixels @ palette.T + (palette * palette).sum(axis=1)
+    close = squared <= COLOR_TOLERANCE * COLOR_TOLERANCE
+    return {n: close[:, :, i] for i, n in enumerate(names)}
+
+
 def _membership(patch: np.ndarray, colour: str, others: Sequence[str]) -> np.ndarray:
     """Per pixel, the fraction of `colour` when the pixel is read as a mix of `colour` and whichever other
     palette colour explains it best. Sums to the covered area of an anti-aliased, compressed square."""
@@ -422,60 +432,61 @@ class BlocksFamily(Family):
         image = np.asarray(image)
         if image.shape != (*FRAME, 3):
             raise PerceptionError(f"a blocks frame is {FRAME[0]}x{FRAME[1]} RGB, not {image.shape}")
-        layout = self._perceive_stage(image)
+        masks = _palette_masks(image)
+        layout, (dx, dy) = self._perceive_stage(masks)
         objects: list[Obj] = []
         for colour in BLOCK_COLOURS:
-            objects.extend(self._perceive_blocks(image, colour))
+            # Positions are read relative to the stage, so that a frame shifted as a whole (an
+            # image-to-video model's first-frame drift) still shows blocks resting on their pads.
+            found = self._perceive_blocks(image, masks[colour], colour)
+            objects.extend(o.moved(x=o.x - dx, y=o.y - dy) for o in found)
         # Pads left to right, each stack bottom to top: the order a reader would list them in.
         objects.sort(key=lambda o: (layout.nearest_pad(o.x), -o.y, o.x))
         return Scene(self.name, layout, tuple(objects), FRAME)
 
-    def _perceive_stage(self, image: np.ndarray) -> BlocksLayout:
-        """The layout, from the floor line and the grey pads standing on it."""
-        height, width = image.shape[:2]
-        ink = color_mask(image, PALETTE["black"])
-        floor_rows = np.flatnonzero(ink.mean(axis=1) >= _MIN_FLOOR_FRACTION)
+    def _perceive_stage(self, masks: dict[str, np.ndarray]) -> tuple[BlocksLayout, tuple[int, int]]:
+        """The layout, from the floor line and the grey pads standing on it, and the whole pixels (dx, dy)
+        by which the stage is drawn away from its place."""
+        floor_rows = np.flatnonzero(masks["black"].mean(axis=1) >= _MIN_FLOOR_FRACTION)
         if floor_rows.size == 0 or abs(int(floor_rows[0]) - FLOOR_Y) > STAGE_TOLERANCE:
             raise PerceptionError("no floor line: not a blocks scene")
         floor = int(floor_rows[0])
-        above = image[: floor - PAD_HEIGHT]
-        if color_mask(above, BACKGROUND).mean() < _MIN_WHITE_FRACTION:
+        if masks["white"][: floor - PAD_HEIGHT].mean() < _MIN_WHITE_FRACTION:
             raise PerceptionError("the area above the floor is not mostly background: not a blocks scene")
         # The middle rows of the pad slabs, which no resting block covers.
-        band = color_mask(image[floor - PAD_HEIGHT + 1: floor - 1], PALETTE["grey"]).mean(axis=0) >= 0.5
-        runs = label(band[None, :])[0]
+        band = masks["grey"][floor - PAD_HEIGHT + 1: floor - 1].mean(axis=0) >= 0.5
+        runs, count = ndimage.label(band)
         centres = [
             float(np.flatnonzero(runs == k).mean()) + 0.5
-            for k in range(1, int(runs.max()) + 1)
+            for k in range(1, count + 1)
             if (runs == k).sum() >= _MIN_PAD_RUN
         ]
         if len(centres) not in PAD_CENTRES:
             raise PerceptionError(f"{len(centres)} pads on the floor: not a blocks scene")
         layout = layout_for(len(centres))
-        if any(abs(c - x) > STAGE_TOLERANCE for c, x in zip(centres, layout.pad_xs)):
+        offsets = [c - x for c, x in zip(centres, layout.pad_xs)]
+        if any(abs(o) > STAGE_TOLERANCE for o in offsets):
             raise PerceptionError("the pads are not where a blocks scene has them")
-        return layout
+        return layout, (round(float(np.mean(offsets))), floor - FLOOR_Y)
 
-    def _perceive_blocks(self, image: np.ndarray, colour: str) -> list[Obj]:
-        components = label(color_mask(image, PALETTE[colour]), connectivity=1)
-        regions = [
-            r for r in regionprops(components)
-            if r.area >= _MIN_BLOCK_AREA
-            and min(r.bbox[2] - r.bbox[0], r.bbox[3] - r.bbox[1]) >= _MIN_BLOCK_EXTENT
-        ]
-        if not regions:
+    def _perceive_blocks(self, image: np.ndarray, mask: np.ndarray, colour: str) -> list[Obj]:
+        components, count = ndimage.label(mask)
+        if count == 0:
             return []
+        areas = np.bincount(components.ravel(), minlength=count + 1)
         others = _STAGE_COLOURS + tuple(c for c in BLOCK_COLOURS if c != colour)
         height, width = components.shape
         found = []
-        for region in regions:
+        for k, box in enumerate(ndimage.find_objects(components), start=1):
+            extent = min(box[0].stop - box[0].start, box[1].stop - box[1].start)
+            if areas[k] < _MIN_BLOCK_AREA or extent < _MIN_BLOCK_EXTENT:
+                continue
             # The component and its one-pixel rim, where anti-aliased and compressed edge pixels lie; the
             # pixels of another component of this colour (a doubled block's twin) stay out.
-            top, left, bottom, right = region.bbox
-            top, left = max(0, top - 2), max(0, left - 2)
-            bottom, right = min(height, bottom + 2), min(width, right + 2)
+            top, left = max(0, box[0].start - 2), max(0, box[1].start - 2)
+            bottom, right = min(height, box[0].stop + 2), min(width, box[1].stop + 2)
             labels = components[top:bottom, left:right]
-            own = labels == region.label
+            own = labels == k
             near = ndimage.binary_dilation(own, structure=np.ones((3, 3), dtype=bool))
             near &= (labels == 0) | own
             w = np.where(near, _membership(image[top:bottom, left:right], colour, others), 0.0)

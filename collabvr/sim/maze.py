@@ -8,6 +8,11 @@ segments from the goal; hard mazes are 9x9 cells (144x144 px) and need at least 
 
 Cells are (row, col), 0-based in code and 1-based in every English sentence. Pixel (i, j) covers
 [j, j+1) x [i, i+1), so the centre of cell (r, c) is at x = (c + 0.5) * CELL, y = (r + 0.5) * CELL.
+
+Moves name where to go, not how far: Primitive("move", DISC, ("right", 5)) is "right to column 6" and
+takes the disc to column 5 of the row it is in. A clip regenerated from a frame in the middle of a move
+therefore finishes the same move instead of travelling the whole distance again. Relative phrases ("3
+cells right") are still understood; `parse` turns them into absolute targets against the scene it reads.
 """
 
 from __future__ import annotations
@@ -117,13 +122,18 @@ _DIRECTION_WORDS = {
 }
 _NUM = r"(?:\d+|" + "|".join(sorted(_NUMBER_WORDS, key=len, reverse=True)) + r")"
 _DIR = r"(?:" + "|".join(sorted(_DIRECTION_WORDS, key=len, reverse=True)) + r")"
+# The axis an absolute move's target lies on: a column for a horizontal move, a row for a vertical one.
+_AXIS_OF = {"left": "column", "right": "column", "up": "row", "down": "row"}
 # One regex with named alternatives, so that finditer returns the actions in the order they are written:
-#   "3 cells right", "two cells to the right"            -> count first
-#   "right 3 cells", "down by two cells"                 -> direction first
+#   "right to column 6", "down to row 4"                 -> absolute move (what `describe` writes)
+#   "3 cells right", "two cells to the right"            -> relative, count first
+#   "right 3 cells", "down by two cells"                 -> relative, direction first
 #   "straight to row 6, column 7"                        -> glide to a cell
 #   "straight to the green goal"                         -> glide to the scene's goal
 _ACTION_RE = re.compile(
-    rf"\b(?P<n1>{_NUM})\s+cells?\s+(?:to\s+the\s+)?(?P<d1>{_DIR})\b"
+    rf"\b(?P<d0>{_DIR})\s+(?:to|into|until|till|as\s+far\s+as)\s+(?:reaching\s+)?(?:the\s+)?"
+    rf"(?P<axis>row|col(?:umn)?)\s+(?P<n0>{_NUM})\b"
+    rf"|\b(?P<n1>{_NUM})\s+cells?\s+(?:to\s+the\s+)?(?P<d1>{_DIR})\b"
     rf"|\b(?P<d2>{_DIR})\s+(?:by\s+)?(?P<n2>{_NUM})\s+cells?\b"
     rf"|\bstraight(?:\s+line)?\s+(?:to|towards)\s+(?:the\s+cell\s+(?:in|at)\s+)?"
     rf"row\s+(?P<row>{_NUM})\s*,?\s*(?:and\s+)?col(?:umn)?\s+(?P<col>{_NUM})\b"
@@ -146,8 +156,16 @@ def _number(word: str) -> int:
     return int(word) if word.isdigit() else _NUMBER_WORDS[word]
 
 
-def _cells_phrase(n: int) -> str:
-    return f"{n} cell" if n == 1 else f"{n} cells"
+def _target_index(direction: str, cell: tuple[int, int]) -> int:
+    """The index an absolute move towards `cell` names: its column for left/right, its row for up/down."""
+    return cell[1] if _AXIS_OF[direction] == "column" else cell[0]
+
+
+def _move_target(direction: str, index: int, here: tuple[int, int]) -> tuple[int, int]:
+    """The cell an absolute move ends in when it starts from the cell `here`."""
+    if direction not in _AXIS_OF:
+        raise ValueError(f"the maze has no direction {direction!r}")
+    return (here[0], int(index)) if _AXIS_OF[direction] == "column" else (int(index), here[1])
 
 
 def _place(cell: tuple[int, int]) -> str:
@@ -426,8 +444,8 @@ class MazeFamily(Family):
         clauses = []
         for action in actions:
             if action.verb == "move":
-                direction, n = action.args
-                clauses.append(f"{_cells_phrase(int(n))} {direction}")
+                direction, index = action.args
+                clauses.append(f"{direction} to {_AXIS_OF[direction]} {int(index) + 1}")
             elif action.verb == "glide":
                 clauses.append(f"straight to {_place((int(action.args[0]), int(action.args[1])))}")
             else:
@@ -452,12 +470,24 @@ class MazeFamily(Family):
         actions: list[Primitive] = []
         unparsed: list[str] = []
         states_task = False
+        # Where the disc will be after the actions read so far, one coordinate at a time (None: unknown).
+        # Relative moves are resolved against it, so "3 cells right" means a column counted from the disc's
+        # cell in this scene; with no disc only the coordinates an earlier action fixed are known.
+        cursor: tuple[int | None, int | None] = (None, None)
+        discs = _discs(scene) if isinstance(scene.layout, MazeLayout) else []
+        if discs:
+            cursor = scene.layout.cell_of(discs[0].x, discs[0].y)
         for sentence in (s.strip() for s in _SENTENCE_SPLIT.split(text)):
             if not sentence:
                 continue
-            found = [self._action(m, scene) for m in _ACTION_RE.finditer(sentence)]
-            if found:
-                actions.extend(found)
+            matches = list(_ACTION_RE.finditer(sentence))
+            if matches:
+                found, after = self._actions(matches, scene, cursor)
+                if found is None:  # a move that cannot be pinned down: the whole sentence is unreadable
+                    unparsed.append(sentence)
+                else:
+                    actions.extend(found)
+                    cursor = after
             elif _TASK_RE.search(sentence):
                 states_task = True
             else:
@@ -466,14 +496,43 @@ class MazeFamily(Family):
         return Parsed(actions=tuple(actions), greedy=states_task and not actions, unparsed=tuple(unparsed))
 
     @staticmethod
-    def _action(match: re.Match[str], scene: Scene) -> Primitive:
-        if match.group("d1"):
-            return Primitive("move", DISC, (_DIRECTION_WORDS[match.group("d1").lower()], _number(match.group("n1"))))
-        if match.group("d2"):
-            return Primitive("move", DISC, (_DIRECTION_WORDS[match.group("d2").lower()], _number(match.group("n2"))))
-        if match.group("row"):
-            return Primitive("glide", DISC, (_number(match.group("row")) - 1, _number(match.group("col")) - 1))
-        return Primitive("glide", DISC, _layout(scene).goal)
+    def _actions(
+        matches: list[re.Match[str]], scene: Scene, cursor: tuple[int | None, int | None]
+    ) -> tuple[list[Primitive] | None, tuple[int | None, int | None]]:
+        """The absolute actions of one sentence's matches and the cursor after them; None if unreadable."""
+        row, col = cursor
+        found = []
+        for match in matches:
+            if match.group("d0"):
+                direction = _DIRECTION_WORDS[match.group("d0").lower()]
+                axis = "row" if match.group("axis").lower() == "row" else "column"
+                if axis != _AXIS_OF[direction]:  # "right to row 4" names no place to go
+                    return None, cursor
+                index = _number(match.group("n0")) - 1
+                found.append(Primitive("move", DISC, (direction, index)))
+            elif match.group("d1") or match.group("d2"):
+                word, count = (match.group("d1"), match.group("n1")) if match.group("d1") else (
+                    match.group("d2"), match.group("n2"))
+                direction = _DIRECTION_WORDS[word.lower()]
+                dr, dc = DIRECTIONS[direction]
+                start, step = (col, dc) if _AXIS_OF[direction] == "column" else (row, dr)
+                if start is None:  # "3 cells right" of a disc that is not there
+                    return None, cursor
+                index = start + step * _number(count)
+                found.append(Primitive("move", DISC, (direction, index)))
+            elif match.group("row"):
+                place = (_number(match.group("row")) - 1, _number(match.group("col")) - 1)
+                found.append(Primitive("glide", DISC, place))
+            else:
+                found.append(Primitive("glide", DISC, _layout(scene).goal))
+            action = found[-1]
+            if action.verb == "glide":
+                row, col = int(action.args[0]), int(action.args[1])
+            elif _AXIS_OF[action.args[0]] == "column":
+                col = action.args[1]
+            else:
+                row = action.args[1]
+        return found, (row, col)
 
     # ----- dynamics and planning ------------------------------------------------------------------------
     def apply(self, scene: Scene, action: Primitive) -> Scene:
@@ -485,10 +544,10 @@ class MazeFamily(Family):
             return scene
         disc = objects[index]
         if action.verb == "move":
-            direction, n = action.args
-            dr, dc = DIRECTIONS[direction]
-            r, c = layout.cell_of(disc.x, disc.y)
-            target = (r + dr * int(n), c + dc * int(n))
+            # The disc's own cell fixes the other coordinate: an off-centre disc is re-centred, and a disc
+            # caught in the middle of a move carries on to the same target.
+            direction, target_index = action.args
+            target = _move_target(direction, int(target_index), layout.cell_of(disc.x, disc.y))
         elif action.verb == "glide":
             target = (int(action.args[0]), int(action.args[1]))
         else:
@@ -510,7 +569,12 @@ class MazeFamily(Family):
         path = _path(layout, here, target)
         if path is None:
             return glide
-        return [Primitive("move", DISC, (direction, n)) for direction, n in _segments(path)]
+        moves = []
+        for direction, n in _segments(path):
+            dr, dc = DIRECTIONS[direction]
+            here = (here[0] + dr * n, here[1] + dc * n)
+            moves.append(Primitive("move", DISC, (direction, _target_index(direction, here))))
+        return moves
 
     def distance(self, scene: Scene, goal: MazeGoal) -> float:
         layout = _layout(scene)
@@ -548,9 +612,21 @@ class MazeFamily(Family):
     # ----- failure modes of a simulated VGM -------------------------------------------------------------
     def wrong_direction(self, scene: Scene, action: Primitive, rng: np.random.Generator) -> Primitive | None:
         if action.verb == "move":
-            direction, n = action.args
+            # As far as the move would still travel from where the disc is, in another direction; the
+            # target is kept on the grid (a border wall at worst) so that `describe` can still say it.
+            layout = _layout(scene)
+            discs = _discs(scene)
+            if not discs:
+                return None
+            here = layout.cell_of(discs[0].x, discs[0].y)
+            direction, index = action.args
+            target = _move_target(direction, int(index), here)
+            n = max(1, abs(target[0] - here[0]) + abs(target[1] - here[1]))
             others = [d for d in DIRECTIONS if d != direction]
-            return Primitive("move", action.obj, (others[int(rng.integers(len(others)))], n))
+            other = others[int(rng.integers(len(others)))]
+            dr, dc = DIRECTIONS[other]
+            wrong = (min(max(here[0] + dr * n, 0), layout.rows - 1), min(max(here[1] + dc * n, 0), layout.cols - 1))
+            return Primitive("move", action.obj, (other, _target_index(other, wrong)))
         if action.verb == "glide":
             layout = _layout(scene)
             target = (int(action.args[0]), int(action.args[1]))

@@ -580,6 +580,7 @@ def _distractor_changes(seen: Obj, want: Obj) -> int:
 
 _FOREGROUND = 40.0  # RGB distance from the background that marks a pixel as (part of) a shape
 _MIN_PIXELS = 8  # smaller specks are compression noise
+_LUMA = np.array([0.299, 0.587, 0.114])  # BT.601 weights, as H.264's yuv420p uses
 
 
 @dataclass
@@ -623,10 +624,17 @@ def _read_blob(pixels: np.ndarray, dist: np.ndarray, labels: np.ndarray, region,
     sub_dist = dist[r0:r1, c0:c1]
     core = own & (sub_dist >= 0.8 * np.percentile(sub_dist[own], 90))
     color = np.median(pixels[r0:r1, c0:c1][core], axis=0)
-    tint = color - background
     # Fraction of shape colour in each pixel: blur and compression spread it without changing its sum,
-    # so the weighted area and centroid are those of the sharp shape.
-    alpha = np.clip(((pixels[r0:r1, c0:c1] - background) @ tint) / float(tint @ tint), 0.0, 1.0) * grown
+    # so the weighted area and centroid are those of the sharp shape. It is read from luma, which H.264
+    # keeps at full resolution (chroma is halved, which squares off small yellow circles).
+    luma = pixels[r0:r1, c0:c1] @ _LUMA
+    contrast = float((background - color) @ _LUMA)
+    if contrast >= 20.0:
+        alpha = (float(background @ _LUMA) - luma) / contrast
+    else:
+        tint = color - background
+        alpha = ((pixels[r0:r1, c0:c1] - background) @ tint) / float(tint @ tint)
+    alpha = np.clip(alpha, 0.0, 1.0) * grown
     area = float(alpha.sum())
     rows, cols = np.mgrid[r0:r1, c0:c1]
     cy, cx = float((alpha * rows).sum() / area), float((alpha * cols).sum() / area)

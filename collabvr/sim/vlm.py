@@ -15,6 +15,7 @@ from typing import Any, Sequence
 
 import numpy as np
 from pydantic import BaseModel
+from skimage.registration import phase_cross_correlation
 
 from collabvr.backends import (
     BackendError,
@@ -36,9 +37,12 @@ from collabvr.sim.vgm import CORRECTION_MARK, instruction_part
 
 # Samples of the expected path per action; fine enough that a correct frame lies within TOLERANCE of one.
 PATH_SAMPLES = 24
-# How far (object_delta units, about pixels) an object may be from where it should be. Above first-frame
-# drift (a shift of at most 3 pixels per axis) plus perception noise, so a drifted clip is not rejected.
+# How far (object_delta units, about pixels) an object may be from where it should be: perception noise
+# and small rendering differences are not errors.
 TOLERANCE = 5.0
+# First-frame drift shifts the whole first frame by a few pixels (base.drift_image: at most 3 per axis).
+# A verifier would not call that a wrong action, so the first frame is aligned with the next sample first.
+MAX_DRIFT_SHIFT = 4
 # How far back along the expected path (share of the path) a clip may seem to go before it counts as
 # moving the wrong way; covers perception noise.
 BACKTRACK_MARGIN = 0.1
@@ -120,6 +124,22 @@ def _path_distance(scene: Scene, point: Scene, moving: set[str]) -> tuple[float,
     return worst, culprit
 
 
+def _undrift(first: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """`first` shifted back onto `reference` when it is displaced as a whole by a few pixels (drift).
+
+    The shift is the peak of the phase correlation, which the static parts of a scene (background,
+    walls, objects that do not move) dominate; larger shifts are motion, not drift, and are left alone.
+    """
+    first, reference = np.asarray(first), np.asarray(reference)
+    if first.shape != reference.shape or first.ndim != 3:
+        return first
+    shift, _, _ = phase_cross_correlation(reference.mean(axis=-1), first.mean(axis=-1))
+    dy, dx = (int(round(v)) for v in shift)
+    if (dy, dx) == (0, 0) or max(abs(dy), abs(dx)) > MAX_DRIFT_SHIFT:
+        return first
+    return np.roll(first, shift=(dy, dx), axis=(0, 1))
+
+
 def _correction(*sentences: str) -> str:
     return " ".join([CORRECTION_MARK] + [s for s in sentences if s])
 
@@ -191,7 +211,10 @@ class SimVLM:
         clip = request.clip
         if not clip.frames:
             raise BackendError("the clip to verify has no frames")
-        scenes = [self._try_perceive(frame) for frame in clip.frames]
+        frames = list(clip.frames)
+        if len(frames) >= 2:
+            frames[0] = _undrift(frames[0], frames[1])
+        scenes = [self._try_perceive(frame) for frame in frames]
         start = scenes[0]
         if start is None:
             if all(scene is None for scene in scenes):
