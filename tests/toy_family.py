@@ -12,7 +12,7 @@ from collections import deque
 from typing import Any, Sequence
 
 import numpy as np
-from skimage.measure import label, regionprops
+from scipy import ndimage
 
 from collabvr.sim.base import (
     PALETTE,
@@ -110,10 +110,12 @@ class Discs(Family):
             raise PerceptionError("the frame has no white background")
         objects = []
         for colour in DISC_COLOURS:
-            for region in regionprops(label(color_mask(image, PALETTE[colour]))):
-                if region.area < 10:
+            mask = color_mask(image, PALETTE[colour])
+            labels, count = ndimage.label(mask)
+            for index in range(1, count + 1):
+                if (labels == index).sum() < 10:
                     continue
-                y, x = region.centroid
+                y, x = ndimage.center_of_mass(mask, labels, index)
                 # Every toy disc has the same size; reading it back exactly keeps object_delta positional.
                 objects.append(Obj(f"{colour} disc", "disc", PALETTE[colour], float(x) + 0.5, float(y) + 0.5, 2 * RADIUS))
         black = color_mask(image, PALETTE["black"])

@@ -747,9 +747,10 @@ class BlocksFamily(Family):
 
     def wrong_object(self, scene: Scene, action: Primitive, rng: np.random.Generator) -> Primitive | None:
         config = config_of(scene)
-        if config is None or self._mover(scene, action.obj) is None:
+        mover = self._mover(scene, action.obj)
+        if config is None or mover is None:
             return None
-        meant = self._target_pad(scene, action, self._mover(scene, action.obj))  # type: ignore[arg-type]
+        meant = self._target_pad(scene, action, mover)
         named = block_colour(action.obj)
         target = block_colour(str(action.args[1])) if action.args and action.args[0] == "on" else None
         tops = [

@@ -401,7 +401,7 @@ class ShapesFamily(Family):
         if unparsed or not actions:
             raise GrammarError(f"cannot read a shapes task from {prompt!r}" +
                                (f" (unreadable: {unparsed[0]!r})" if unparsed else ""))
-        return self._goal_after(initial, actions)
+        return self._goal_after(initial.with_objects([_on_grid(o) for o in initial.objects]), actions)
 
     # ----- pixels -------------------------------------------------------------------------------------
     def render(self, scene: Scene) -> np.ndarray:
@@ -567,6 +567,26 @@ def _apply_obj(obj: Obj, action: Primitive) -> Obj:
     if action.verb == "rotate":
         # Unnormalised on purpose: interpolation then turns the way the action says.
         return obj.moved(angle=obj.angle + float(arg)) if obj.shape == "triangle" else obj
+    return obj
+
+
+def _on_grid(obj: Obj) -> Obj:
+    """A perceived object moved onto the generator's grid (anchor, allowed size, quarter turn, palette
+    colour) where it is within tolerance of it, so that a goal read from a perceived input image is
+    the very goal of the task rather than one off by perception noise."""
+    anchor, off = nearest_anchor(obj.x, obj.y)
+    if off <= POS_TOL:
+        obj = obj.moved(x=ANCHORS[anchor][0], y=ANCHORS[anchor][1])
+    sizes = TRIANGLE_SIZES if obj.shape == "triangle" else DISTRACTOR_SIZES
+    size = min(sizes, key=lambda s: abs(s - obj.size))
+    if abs(size - obj.size) <= size_tolerance(size):
+        obj = obj.moved(size=size)
+    quarter = (round(obj.angle / 90.0) * 90.0) % 360.0 if obj.shape == "triangle" else 0.0
+    if angle_diff(quarter, obj.angle) <= ANGLE_TOL:
+        obj = obj.moved(angle=quarter)
+    name = nearest_palette_name(obj.color)
+    if _color_distance(obj.color, PALETTE[name]) <= COLOR_MATCH:
+        obj = obj.moved(color=PALETTE[name])
     return obj
 
 

@@ -35,8 +35,10 @@ from collabvr.backends import (
 from collabvr.sim.base import Family, Obj, Primitive, Scene, object_delta
 from collabvr.sim.vgm import CORRECTION_MARK, instruction_part
 
-# Samples of the expected path per action; fine enough that a correct frame lies within TOLERANCE of one.
+# Samples of the expected path per action: at least PATH_SAMPLES, and about one per unit of change
+# (object_delta, about a pixel) for long motions, so that a correct frame always lies close to a sample.
 PATH_SAMPLES = 24
+MAX_PATH_SAMPLES = 400
 # How far (object_delta units, about pixels) an object may be from where it should be: perception noise
 # and small rendering differences are not errors.
 TOLERANCE = 5.0
@@ -122,6 +124,64 @@ def _path_distance(scene: Scene, point: Scene, moving: set[str]) -> tuple[float,
             if delta > worst:
                 worst, culprit = delta, expected.name
     return worst, culprit
+
+
+def _features(obj: Obj) -> list[float]:
+    return [obj.x, obj.y, obj.size, obj.angle, *obj.color]
+
+
+def _deltas(obj: Obj, track: np.ndarray) -> np.ndarray:
+    """`base.object_delta(obj, o)` for every row `o` of a track of `_features` rows, at once."""
+    pos = np.hypot(track[:, 0] - obj.x, track[:, 1] - obj.y)
+    size = np.abs(track[:, 2] - obj.size)
+    turn = (track[:, 3] - obj.angle) % 360.0
+    turn = np.minimum(turn, 360.0 - turn) / 10.0
+    tint = np.linalg.norm(track[:, 4:7] - np.asarray(obj.color, dtype=float), axis=1) / 10.0
+    return pos + size + turn + tint
+
+
+class _Path:
+    """The motion an instruction should produce, sampled densely: positions 0..1 and scenes.
+
+    Distances to every sample are computed at once from per-object tracks; an object whose name is not
+    unique falls back to pairing objects sample by sample.
+    """
+
+    def __init__(
+        self, positions: list[float], scenes: list[Scene], moving: set[str], corners: list[tuple[float, Scene]]
+    ) -> None:
+        self.positions = np.asarray(positions)
+        self.scenes = scenes
+        self.moving = moving
+        self.corners = corners  # (position, scene) where one action ends and the next begins
+        self.tracks = {
+            name: np.array([_features(point.named(name)[0]) for point in scenes], dtype=float)
+            for name in sorted(moving)
+            if all(len(point.named(name)) == 1 for point in scenes)
+        }
+
+    def distances(self, scene: Scene) -> tuple[np.ndarray, list[str]]:
+        """Per sample: how far the moving objects of `scene` are from it, and which object is furthest."""
+        names, rows = [], []
+        for name, track in self.tracks.items():
+            seen = scene.named(name)
+            if len(seen) == 1:
+                names.append(name)
+                rows.append(_deltas(seen[0], track))
+        slow = self.moving - set(names)
+        if slow:
+            pairs = [_path_distance(scene, point, slow) for point in self.scenes]
+            names.append("")
+            rows.append(np.array([d for d, _ in pairs]))
+        if not rows:
+            return np.zeros(len(self.scenes)), [""] * len(self.scenes)
+        table = np.vstack(rows)
+        worst = table.argmax(axis=0)
+        culprits = [names[i] or "moving object" for i in worst]
+        return table.max(axis=0), culprits
+
+    def corners_between(self, start: float, end: float) -> list[Scene]:
+        return [scene for position, scene in self.corners if start < position < end]
 
 
 def _undrift(first: np.ndarray, reference: np.ndarray) -> np.ndarray:
@@ -243,16 +303,24 @@ class SimVLM:
             raise BackendError(f"the simulated VLM cannot read an action of the {self.family.name} world in {text!r}")
         return list(parsed.actions)
 
-    def _path(self, start: Scene, actions: Sequence[Primitive]) -> list[tuple[float, Scene]]:
-        """(position along the whole instruction 0..1, scene) sampled densely along the expected motion."""
-        points = [(0.0, start)]
+    def _path(self, start: Scene, actions: Sequence[Primitive]) -> _Path:
+        """The expected motion: each action takes an equal share of the positions 0..1."""
+        moving = {action.obj for action in actions}
+        positions, scenes = [0.0], [start]
+        corners = []
         scene = start
         for index, action in enumerate(actions):
-            for j in range(1, PATH_SAMPLES + 1):
-                t = j / PATH_SAMPLES
-                points.append(((index + t) / len(actions), self.family.interpolate(scene, action, t)))
-            scene = self.family.apply(scene, action)
-        return points
+            if index:
+                corners.append((index / len(actions), scene))
+            end = self.family.apply(scene, action)
+            change = max((object_delta(a, b) for a, b in _pairs(scene, end) if a.name in moving), default=0.0)
+            samples = min(max(PATH_SAMPLES, math.ceil(change)), MAX_PATH_SAMPLES)
+            for j in range(1, samples + 1):
+                t = j / samples
+                positions.append((index + t) / len(actions))
+                scenes.append(self.family.interpolate(scene, action, t))
+            scene = end
+        return _Path(positions, scenes, moving, corners)
 
     def _judge(
         self, scenes: list[Scene | None], clip: ClipView, start: Scene, expected: list[Primitive]
@@ -295,27 +363,31 @@ class SimVLM:
                         _correction(f"Move only the {movers}; keep the {before.name} still.", wanted),
                     )
             if moving:
-                distances = [_path_distance(scene, point, moving) for _, point in path]
-                near = [i for i, (d, _) in enumerate(distances) if d <= TOLERANCE]
-                if not near:
-                    culprit = min(distances, key=lambda dc: dc[0])[1]
+                distances, culprits = path.distances(scene)
+                near = distances <= TOLERANCE
+                if not near.any():
+                    culprit = culprits[int(distances.argmin())]
                     return reject(
                         "wrong_direction",
                         f"At frame {frame} the {culprit} left the path the instruction describes.",
                         _correction(wanted, f"The {culprit} must follow exactly this motion, not another one."),
                     )
-                forward = [i for i in near if path[i][0] >= reached - BACKTRACK_MARGIN]
-                if not forward:
+                forward = near & (path.positions >= reached - BACKTRACK_MARGIN)
+                if not forward.any():
                     return reject(
                         "wrong_direction",
                         f"At frame {frame} the motion went back the way it came.",
                         _correction(wanted, "Keep moving forward; do not turn back."),
                     )
-                best = min(forward, key=lambda i: (distances[i][0], path[i][0]))
-                current = path[best][0]
+                # The closest forward sample; argmin takes the earliest of equally close ones.
+                current = float(path.positions[int(np.where(forward, distances, np.inf).argmin())])
             else:
                 current = 1.0
-            problems = self.family.violations(previous, scene)
+            # Between two samples on the expected path the motion is taken to have followed it, through
+            # the corners where one action hands over to the next: a straight line from sample to sample
+            # would cut those corners (through a maze wall) when several actions fall within a second.
+            chain = [previous, *path.corners_between(position, current), scene] if moving else [previous, scene]
+            problems = [p for a, b in zip(chain, chain[1:]) for p in self.family.violations(a, b)]
             if problems:
                 return reject(
                     "wrong_action",
@@ -326,9 +398,10 @@ class SimVLM:
             reached = max(reached, current)
             previous = scene
 
-        end_distance = _path_distance(previous, path[-1][1], moving)[0]
-        if moving and end_distance <= END_SLACK and end_distance < _path_distance(previous, start, moving)[0]:
-            position = 1.0
+        if moving:
+            distances, _ = path.distances(previous)
+            if distances[-1] <= END_SLACK and distances[-1] < distances[0]:
+                position = 1.0
         if position < PROGRESS_NONE:
             return _Finding(
                 False,
