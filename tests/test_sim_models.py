@@ -6,6 +6,8 @@ import threading
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from collabvr import media
 from collabvr.backends import (
@@ -40,10 +42,10 @@ def generate(vgm: SimVGM, prompt: str, seed: int = 0, seconds: float = 3.0, imag
     return vgm.generate(GenerateRequest(image=image, prompt=prompt, seconds=seconds, seed=seed))
 
 
-def view(frames: np.ndarray | list[np.ndarray], fps: float = FPS) -> ClipView:
-    """What the engine shows a VLM: frames sampled at 1 per second plus the last frame."""
+def view(frames: np.ndarray | list[np.ndarray], fps: float = FPS, per_second: float = 1.0) -> ClipView:
+    """What the engine shows a VLM: frames sampled `per_second` times a second (engine: 1) plus the last."""
     frames = np.asarray(frames)
-    indices = media.sample_indices(len(frames), fps)
+    indices = media.sample_indices(len(frames), fps, per_second)
     return ClipView(frames=[frames[i] for i in indices], indices=indices, n_frames=len(frames), fps=fps)
 
 
@@ -102,7 +104,8 @@ def test_unknown_profile_names_are_refused():
 
 def test_same_request_gives_identical_clip():
     vgm = SimVGM(FAMILY, "hard")
-    a, b = generate(vgm, "Move the red disc 3 cells right.", seed=7), generate(vgm, "Move the red disc 3 cells right.", seed=7)
+    a = generate(vgm, "Move the red disc 3 cells right.", seed=7)
+    b = generate(vgm, "Move the red disc 3 cells right.", seed=7)
     assert np.array_equal(a.frames, b.frames)
     assert a.info == b.info
 
@@ -145,13 +148,14 @@ def test_motion_is_smooth_between_frames():
 
 
 def test_horizon_two_vgm_does_not_complete_four_actions():
-    actions = [move("red disc", "right", 1), move("red disc", "down", 1), move("red disc", "right", 1), move("red disc", "down", 1)]
+    actions = [move("red disc", "right", 1), move("red disc", "down", 1)] * 2
     full = START
     for action in actions:
         full = FAMILY.apply(full, action)
     two = FAMILY.apply(FAMILY.apply(START, actions[0]), actions[1])
     vgm = SimVGM(FAMILY, NO_FAILURES)
-    ends = [FAMILY.perceive(generate(vgm, FAMILY.describe(actions), seed=s).frames[-1]).find("red disc") for s in range(30)]
+    clips = [generate(vgm, FAMILY.describe(actions), seed=s) for s in range(30)]
+    ends = [FAMILY.perceive(clip.frames[-1]).find("red disc") for clip in clips]
     target = full.find("red disc")
     assert all(abs(e.x - target.x) + abs(e.y - target.y) > 4 for e in ends)
     # Past the horizon the clip either stops after the two reliable actions or goes a wrong way.
@@ -243,7 +247,7 @@ def test_seconds_out_of_range_is_a_backend_error():
 
 def test_progress_is_reported_per_frame_and_cancel_stops_generation():
     seen: list[tuple[int, int]] = []
-    request = GenerateRequest(IMAGE, "Move the red disc 1 cell right.", 1.0, 0, progress=lambda i, n: seen.append((i, n)))
+    request = GenerateRequest(IMAGE, "Move the red disc 1 cell right.", 1.0, 0, progress=lambda *p: seen.append(p))
     SimVGM(FAMILY).generate(request)
     assert seen == [(i, 9) for i in range(1, 10)]
     cancel = threading.Event()
@@ -258,6 +262,23 @@ def test_image_the_family_cannot_perceive_raises_backend_error():
         generate(SimVGM(FAMILY), "Move the red disc 1 cell right.", image=photo)
     with pytest.raises(BackendError, match="cannot read"):
         SimVLM(FAMILY).plan(PlanRequest(TASK, photo, photo, [], 1, 3, 0))
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    profile=st.sampled_from(["default", "hard"]),
+    n_actions=st.integers(1, 4),
+    seconds=st.sampled_from([0.5, 3.0, 6.0]),
+)
+def test_every_generated_clip_is_well_formed_and_gets_a_valid_verdict(seed, profile, n_actions, seconds):
+    actions = [move("red disc", "right", 1), move("red disc", "down", 1), move("blue disc", "up", 2)][:n_actions]
+    actions += [move("blue disc", "left", 1)] * (n_actions - len(actions))
+    clip = generate(SimVGM(FAMILY, profile), FAMILY.describe(actions), seed=seed, seconds=seconds)
+    assert clip.frames.shape == (round(seconds * FPS) + 1, 64, 64, 3) and clip.frames.dtype == np.uint8
+    assert clip.info["simulated"] is True and len(clip.info["actions_read"]) == n_actions
+    verdict = verify(clip.frames, FAMILY.describe(actions), seed=seed, verifier="gemini-2.5-pro")
+    assert verdict.verdict in ("accept", "reject")
 
 
 # ----- verify -------------------------------------------------------------------------------------
@@ -317,7 +338,8 @@ def test_still_clip_is_rejected_as_not_executed():
 def test_crossing_a_wall_is_rejected_as_wrong_action():
     start = FAMILY.scene({"red": (1, 3), "blue": (6, 6)})
     frames, _ = motion(start, move("red disc", "right", 4), 24)
-    request = VerifyRequest(TASK, IMAGE, "Move the red disc 4 cells right.", "", view([FAMILY.render(start)] + frames), 0)
+    clip = view([FAMILY.render(start)] + frames)
+    request = VerifyRequest(TASK, IMAGE, "Move the red disc 4 cells right.", "", clip, 0)
     verdict = SimVLM(FAMILY, "perfect").verify(request).value
     assert (verdict.verdict, verdict.error_type) == ("reject", "wrong_action")
     assert "entered a wall" in verdict.reason
@@ -336,11 +358,27 @@ def test_greedy_instruction_is_checked_against_the_solution_path():
     start = FAMILY.scene({"red": (1, 3), "blue": (6, 6)})
     image, task = FAMILY.render(start), "Move the red disc to column 5, row 3."
     through_wall = generate(SimVGM(FAMILY, "perfect"), task, image=image)
-    request = VerifyRequest(task, image, task, "", view(through_wall.frames), 0)
+    # The detour around the wall is one 8-pixel cell, so the verifier needs more than 1 frame a second
+    # to see the disc leave it.
+    request = VerifyRequest(task, image, task, "", view(through_wall.frames, per_second=4), 0)
     verdict = SimVLM(FAMILY, "perfect").verify(request).value
     assert verdict.verdict == "reject" and verdict.error_type in ("wrong_direction", "wrong_action")
     around = FAMILY.describe(FAMILY.solve(start, FAMILY.goal_from(task, start)))
     assert "Move the red disc" in verdict.suggestion and around in verdict.suggestion
+
+
+def test_two_actions_between_samples_are_not_taken_as_cutting_the_corner_through_a_wall():
+    start = FAMILY.scene({"red": (2, 2), "blue": (6, 6)})
+    right, down = move("red disc", "right", 2), move("red disc", "down", 2)
+    first, corner = motion(start, right, 4)
+    second, end = motion(corner, down, 8)
+    frames = [FAMILY.render(start)] + first + second + [FAMILY.render(end)] * 4
+    clip = view(frames)
+    # The straight line from sample 0 to sample 8 crosses the wall at column 3, row 3; the motion did not.
+    assert FAMILY.violations(FAMILY.perceive(clip.frames[0]), FAMILY.perceive(clip.frames[1]))
+    request = VerifyRequest(TASK, IMAGE, FAMILY.describe([right, down]), "", clip, 0)
+    verdict = SimVLM(FAMILY, "perfect").verify(request).value
+    assert (verdict.verdict, verdict.progress) == ("accept", "complete")
 
 
 def test_verify_reads_the_instruction_without_its_corrections():
@@ -419,15 +457,23 @@ def test_planner_says_task_complete_on_a_solved_scene():
     assert result.task_complete and result.instruction == "" and result.estimated_steps_remaining == 0
 
 
+def test_planner_refuses_a_scene_it_cannot_plan_from_instead_of_calling_it_complete():
+    without_red = START.with_objects([o for o in START.objects if o.name != "red disc"])
+    with pytest.raises(BackendError, match="no way to the goal"):
+        plan(FAMILY.render(without_red), step=2, max_steps=3)
+
+
 # ----- route and select ---------------------------------------------------------------------------
 
 def route(instruction: str, good_fraction: float, frame: np.ndarray = IMAGE, task: str = TASK):
-    request = RouteRequest(task, IMAGE, instruction, view([frame] * 9), "bad", "Correction: try again.", good_fraction, 1, 3, 0)
+    clip = view([frame] * 9)
+    request = RouteRequest(task, IMAGE, instruction, clip, "bad", "Correction: try again.", good_fraction, 1, 3, 0)
     return SimVLM(FAMILY).route(request).value
 
 
 def test_route_splits_an_instruction_that_conflates_actions():
-    decision = route("Move the red disc 1 cell right. Move the red disc 1 cell down. Move the red disc 1 cell right.", 0.8)
+    three = [move("red disc", "right", 1), move("red disc", "down", 1), move("red disc", "right", 1)]
+    decision = route(FAMILY.describe(three), 0.8)
     assert (decision.action, decision.estimated_steps) == ("split", 3)
     assert decision.suggestion == "Correction: try again."
 
@@ -460,3 +506,58 @@ def test_select_ranks_a_collapsed_clip_below_a_clean_one():
     broken = view([IMAGE] + done_frames[:-1] + [FAMILY.render(collapsed)])
     selection = SimVLM(FAMILY).select(SelectRequest(TASK, IMAGE, [broken, view([IMAGE] * 9)], 0)).value
     assert selection.best_index == 1
+
+
+# ----- smoke tests on the real families -------------------------------------------------------------
+
+REAL_FAMILIES = {"maze": "MazeFamily", "blocks": "BlocksFamily", "shapes": "ShapesFamily"}
+
+
+def real_family(name: str):
+    module = pytest.importorskip(f"collabvr.sim.{name}")
+    return getattr(module, REAL_FAMILIES[name])()
+
+
+@pytest.mark.parametrize("name", sorted(REAL_FAMILIES))
+def test_perfect_models_solve_a_hard_task_of_each_family_step_by_step(name):
+    family = real_family(name)
+    task = family.generate(0, "hard")
+    vlm, vgm = SimVLM(family, "perfect"), SimVGM(family, "perfect")
+    image = family.render(task.initial)
+    frame, video = image, [image]
+    for step in range(1, 4):
+        plan = vlm.plan(PlanRequest(task.prompt, image, frame, [], step, 3, 0)).value
+        if plan.task_complete:
+            break
+        clip = vgm.generate(GenerateRequest(frame, plan.instruction, 3.0, step))
+        clip_view = view(clip.frames, clip.fps)
+        request = VerifyRequest(task.prompt, image, plan.instruction, plan.target_state, clip_view, step)
+        verdict = vlm.verify(request).value
+        assert verdict.verdict == "accept", (plan.instruction, verdict.reason)
+        frame = clip.frames[-1]
+        video.extend(clip.frames[1:])
+    assert family.success(video, task)
+
+
+@pytest.mark.parametrize("name", sorted(REAL_FAMILIES))
+def test_failing_models_plan_generate_verify_route_and_select_on_each_family(name):
+    family = real_family(name)
+    task = family.generate(1, "hard")
+    vlm, vgm = SimVLM(family, "gemini-2.5-pro"), SimVGM(family, VGMProfile("failing", failure_rate=1.0, drift_rate=1.0))
+    image = family.render(task.initial)
+    plan = vlm.plan(PlanRequest(task.prompt, image, image, [], 1, 3, 0)).value
+    clips, verdicts = [], []
+    for seed in range(4):
+        clip = vgm.generate(GenerateRequest(image, plan.instruction, 3.0, seed))
+        assert clip.info["failure"] is not None and clip.info["drift"]
+        clips.append(view(clip.frames, clip.fps))
+        request = VerifyRequest(task.prompt, image, plan.instruction, plan.target_state, clips[-1], seed)
+        verdicts.append(vlm.verify(request).value)
+    assert {v.verdict for v in verdicts} <= {"accept", "reject"}
+    rejected = next((v for v in verdicts if v.verdict == "reject"), verdicts[0])
+    decision = vlm.route(
+        RouteRequest(task.prompt, image, plan.instruction, clips[0], rejected.reason, rejected.suggestion,
+                     rejected.good_fraction or 0.0, 1, 3, 0)
+    ).value
+    assert decision.action in ("regen", "split", "fallback")
+    assert 0 <= vlm.select(SelectRequest(task.prompt, image, clips, 0)).value.best_index < len(clips)

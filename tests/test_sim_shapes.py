@@ -16,7 +16,18 @@ from collabvr.sim.base import (
     angle_diff,
     collapse,
 )
-from collabvr.sim.shapes import ANCHORS, COLORS, ROTATIONS, SCALE_FACTORS, ShapesFamily, ShapesGoal
+from collabvr.sim.shapes import (
+    ANCHORS,
+    ANGLE_TOL,
+    COLOR_MATCH,
+    COLORS,
+    DIRECTIONS,
+    GOAL_SIZES,
+    POS_TOL,
+    ShapesFamily,
+    ShapesGoal,
+    size_tolerance,
+)
 
 FAMILY = ShapesFamily()
 SEEDS = st.integers(min_value=0, max_value=10_000)
@@ -25,12 +36,34 @@ SETTINGS = settings(max_examples=40, deadline=None)
 
 
 def action_strategy(obj: str = "triangle") -> st.SearchStrategy[Primitive]:
+    """Absolute actions as the planner writes them: a colour, a height in px, an anchor, an apex direction
+    (the named ones and a few off-grid angles a recovery from a wrong step may need)."""
     return st.one_of(
         st.sampled_from(COLORS).map(lambda c: Primitive("recolour", obj, (c,))),
-        st.sampled_from(SCALE_FACTORS).map(lambda f: Primitive("scale", obj, (f,))),
+        st.sampled_from(GOAL_SIZES + (17.5, 22.25)).map(lambda s: Primitive("scale", obj, (s,))),
         st.sampled_from(list(ANCHORS)).map(lambda a: Primitive("move", obj, (a,))),
-        st.sampled_from(ROTATIONS).map(lambda d: Primitive("rotate", obj, (d,))),
+        st.sampled_from(list(DIRECTIONS.values()) + [37, 172.5]).map(lambda d: Primitive("rotate", obj, (d,))),
     )
+
+
+def triangle_scene(**changes) -> Scene:
+    """A lone triangle at the center pointing up, 24 px tall, red, with the given attributes changed."""
+    triangle = Obj("triangle", "triangle", PALETTE["red"], *ANCHORS["center"], 24.0, 90.0).moved(**changes)
+    return Scene("shapes", FAMILY.generate(0, "easy").initial.layout, (triangle,))
+
+
+def run(scene: Scene, actions) -> Scene:
+    for action in actions:
+        scene = FAMILY.apply(scene, action)
+    return scene
+
+
+def assert_same_triangle(want: Obj, got: Obj) -> None:
+    """The same end state within the goal's tolerances."""
+    assert angle_diff(got.angle, want.angle) <= ANGLE_TOL, (want, got)
+    assert abs(got.size - want.size) <= size_tolerance(want.size), (want, got)
+    assert math.hypot(got.x - want.x, got.y - want.y) <= POS_TOL, (want, got)
+    assert math.dist(got.color, want.color) <= COLOR_MATCH, (want, got)
 
 
 def assert_same_scene(truth: Scene, seen: Scene, color_tol: float = 0.0) -> None:
@@ -185,27 +218,70 @@ def test_parse_reads_back_what_describe_writes(actions):
     assert not parsed.unparsed and not parsed.greedy
 
 
-def test_describe_writes_plain_english():
-    text = FAMILY.describe([Primitive("recolour", "triangle", ("blue",)), Primitive("rotate", "triangle", (-90,))])
-    assert text == "Make the triangle blue, then rotate it 90 degrees clockwise."
+def test_describe_writes_plain_english_naming_the_target_state():
+    text = FAMILY.describe([Primitive("recolour", "triangle", ("blue",)), Primitive("rotate", "triangle", (270,)),
+                            Primitive("scale", "triangle", (36.0,)), Primitive("move", "square", ("top left",)),
+                            Primitive("rotate", "triangle", (135,)), Primitive("rotate", "triangle", (37,))])
+    assert text == ("Make the triangle blue, then turn it to point down, then make it 36 px tall, then move the "
+                    "square to the top left, then turn the triangle to point up-left, then turn it to point at "
+                    "37 degrees.")
 
 
 def test_parse_tolerates_everyday_phrasings():
-    scene = FAMILY.generate(1, "hard").initial
-    text = ("Turn it blue and then rotate the triangle by 90 degrees counterclockwise; double its size, "
-            "halve its size. Colour it red, then move it to the Top-Right, scale it to 1.5x")
+    scene = triangle_scene(angle=90.0, size=24.0)
+    text = ("Point it left and then turn the triangle so that it points up-right; make it 20 px tall, "
+            "resize it to 30 pixels. Colour it red, then move it to the Top-Right, turn it to face downwards, "
+            "point it at 45 degrees")
     assert FAMILY.parse(text, scene).actions == (
-        Primitive("recolour", "triangle", ("blue",)),
-        Primitive("rotate", "triangle", (90,)),
-        Primitive("scale", "triangle", (2.0,)),
-        Primitive("scale", "triangle", (0.5,)),
+        Primitive("rotate", "triangle", (180,)),
+        Primitive("rotate", "triangle", (45,)),
+        Primitive("scale", "triangle", (20.0,)),
+        Primitive("scale", "triangle", (30.0,)),
         Primitive("recolour", "triangle", ("red",)),
         Primitive("move", "triangle", ("top right",)),
-        Primitive("scale", "triangle", (1.5,)),
+        Primitive("rotate", "triangle", (270,)),
+        Primitive("rotate", "triangle", (45,)),
     )
     odd = FAMILY.parse("Make it blue, then dance a jig.", scene)
     assert odd.actions == (Primitive("recolour", "triangle", ("blue",)),)
     assert odd.unparsed == ("dance a jig",)
+
+
+def test_relative_phrasings_are_read_as_absolute_targets_walking_through_the_actions():
+    scene = triangle_scene(angle=90.0, size=24.0)
+    text = ("Turn it blue and then rotate the triangle by 90 degrees counterclockwise; double its size, "
+            "halve its size. Colour it red, then move it to the Top-Right, scale it to 1.5x, "
+            "rotate it 90 degrees clockwise, then rotate it 180 degrees")
+    assert FAMILY.parse(text, scene).actions == (
+        Primitive("recolour", "triangle", ("blue",)),
+        Primitive("rotate", "triangle", (180,)),
+        Primitive("scale", "triangle", (48.0,)),
+        Primitive("scale", "triangle", (24.0,)),
+        Primitive("recolour", "triangle", ("red",)),
+        Primitive("move", "triangle", ("top right",)),
+        Primitive("scale", "triangle", (36.0,)),
+        Primitive("rotate", "triangle", (90,)),
+        Primitive("rotate", "triangle", (270,)),
+    )
+    walk = "Rotate it 90 degrees clockwise, then rotate it 180 degrees."
+    assert FAMILY.parse(walk, triangle_scene(angle=90.0)).actions == (
+        Primitive("rotate", "triangle", (0,)), Primitive("rotate", "triangle", (180,)))
+    # A perceived angle or size within tolerance of the grid counts as on it.
+    assert FAMILY.parse(walk, triangle_scene(angle=93.5)).actions == (
+        Primitive("rotate", "triangle", (0,)), Primitive("rotate", "triangle", (180,)))
+    assert FAMILY.parse("Double its size", triangle_scene(size=18.9)).actions == (Primitive("scale", "triangle", (36.0,)),)
+    # Relative means relative to the scene given: from a half-turned frame it overshoots (which is why the
+    # planner's actions name the target instead).
+    half = FAMILY.interpolate(triangle_scene(angle=90.0), Primitive("rotate", "triangle", (0,)), 0.5)
+    seen = FAMILY.perceive(FAMILY.render(half))
+    (overshoot,) = FAMILY.parse("Rotate it 90 degrees clockwise.", seen).actions
+    assert angle_diff(float(overshoot.args[0]), 0.0) > ANGLE_TOL
+    (target,) = FAMILY.parse("Turn it to point right.", seen).actions
+    assert target.args == (0,)
+    # A relative step about a shape the scene does not show cannot be pinned down; an absolute one can.
+    missing = FAMILY.parse("Rotate the square 90 degrees, then make the square 20 px wide.", triangle_scene())
+    assert missing.unparsed == ("rotate the square 90 degrees",)
+    assert missing.actions == (Primitive("scale", "square", (20.0,)),)
 
 
 @pytest.mark.parametrize("seed", range(10))
@@ -242,13 +318,48 @@ def test_describe_scene_names_colour_place_direction_and_size():
 
 # ----- dynamics and planning -------------------------------------------------------------------------------
 
-def test_apply_keeps_the_unnormalised_angle_and_ignores_missing_objects():
+def test_apply_turns_to_the_target_by_the_smallest_turn_keeping_the_unnormalised_angle():
     scene = FAMILY.generate(2, "easy").initial.with_object("triangle", angle=0.0)
-    turned = FAMILY.apply(FAMILY.apply(scene, Primitive("rotate", "triangle", (-90,))), Primitive("rotate", "triangle", (-90,)))
-    assert turned.objects[0].angle == -180  # so interpolation turns clockwise, as asked
-    halfway = FAMILY.interpolate(scene, Primitive("rotate", "triangle", (-90,)), 0.5)
+    down = Primitive("rotate", "triangle", (270,))
+    turned = FAMILY.apply(FAMILY.apply(scene, down), Primitive("rotate", "triangle", (180,)))
+    assert turned.objects[0].angle == -180  # two clockwise quarter turns, so interpolation turns clockwise
+    halfway = FAMILY.interpolate(scene, down, 0.5)
     assert halfway.objects[0].angle == -45
+    # Exactly half a turn goes counter-clockwise; a target already reached is no turn at all.
+    assert FAMILY.apply(scene, Primitive("rotate", "triangle", (180,))).objects[0].angle == 180
+    assert FAMILY.interpolate(scene.with_object("triangle", angle=90.0), down, 0.5).objects[0].angle == 180
+    assert FAMILY.apply(turned, Primitive("rotate", "triangle", (180,))).objects[0].angle == -180
+    # Scaling sets the height; applying the same action again changes nothing.
+    big = FAMILY.apply(scene, Primitive("scale", "triangle", (36.0,)))
+    assert big.objects[0].size == 36.0 and FAMILY.apply(big, Primitive("scale", "triangle", (36.0,))) == big
     assert FAMILY.apply(scene, Primitive("move", "square", ("top",))) == scene
+
+
+@pytest.mark.parametrize("seed", range(30))
+@pytest.mark.parametrize("difficulty", ["easy", "hard"])
+def test_same_instruction_from_a_mid_action_frame_reaches_the_same_state(seed, difficulty):
+    """Partial regeneration: the same instruction re-read from a frame half-way through any of its actions
+    finishes those actions rather than redoing them from there."""
+    task = FAMILY.generate(seed, difficulty)
+    checked = 0
+    for plan in (FAMILY.solve(task.initial, task.goal), list(task.meta["actions"])):
+        text = FAMILY.describe(plan)
+        want = run(task.initial, FAMILY.parse(text, task.initial).actions).find("triangle")
+        assert FAMILY.distance(run(task.initial, plan), task.goal) == 0
+        scene = task.initial
+        for action in plan:
+            middle = FAMILY.interpolate(scene, action, 0.5)
+            seen = FAMILY.perceive(FAMILY.render(middle))
+            scene = FAMILY.apply(scene, action)
+            if sorted(seen.names()) != sorted(middle.names()):
+                continue  # the solver's straight move can pass over a distractor: no triangle to read there
+            checked += 1
+            parsed = FAMILY.parse(text, seen)
+            assert not parsed.unparsed and not parsed.greedy
+            final = run(seen, parsed.actions)
+            assert_same_triangle(want, final.find("triangle"))
+            assert FAMILY.distance(final, task.goal) == 0, (action, final)
+    assert checked >= len(task.meta["actions"])  # every step of the generated plan, which avoids distractors
 
 
 @pytest.mark.parametrize("seed", range(8))
@@ -293,12 +404,21 @@ def test_a_changed_distractor_fails(seed):
 
 
 def test_wrong_direction_gives_plausible_mistakes():
-    scene = FAMILY.generate(4, "hard").initial
+    scene = FAMILY.generate(4, "hard").initial.with_object("triangle", angle=90.0, size=24.0)
     rng = np.random.default_rng(0)
     tri = scene.objects[0]
-    assert FAMILY.wrong_direction(scene, Primitive("rotate", "triangle", (90,)), rng).args == (-90,)
-    assert FAMILY.wrong_direction(scene, Primitive("rotate", "triangle", (180,)), rng).args[0] in (90, -90)
-    assert FAMILY.wrong_direction(scene, Primitive("scale", "triangle", (2.0,)), rng).args == (0.5,)
+    # A quarter turn the other way; for a half turn (or none) a quarter turn either way.
+    assert FAMILY.wrong_direction(scene, Primitive("rotate", "triangle", (0,)), rng).args == (180,)
+    assert FAMILY.wrong_direction(scene, Primitive("rotate", "triangle", (180,)), rng).args == (0,)
+    assert {FAMILY.wrong_direction(scene, Primitive("rotate", "triangle", (270,)), rng).args for _ in range(20)} == \
+        {(0,), (180,)}
+    assert FAMILY.wrong_direction(scene, Primitive("rotate", "triangle", (90,)), rng).args in ((0,), (180,), (270,))
+    # Scaled by the inverse factor, kept within the sizes a triangle may have and visibly wrong.
+    assert FAMILY.wrong_direction(scene, Primitive("scale", "triangle", (36.0,)), rng).args == (16.0,)
+    assert FAMILY.wrong_direction(scene, Primitive("scale", "triangle", (16.0,)), rng).args == (36.0,)
+    small = scene.with_object("triangle", size=18.0)
+    wrong = FAMILY.wrong_direction(small, Primitive("scale", "triangle", (36.0,)), rng).args[0]
+    assert abs(wrong - 18.0) > size_tolerance(18.0) and abs(wrong - 36.0) > size_tolerance(36.0) and 16 <= wrong <= 36
     move = FAMILY.wrong_direction(scene, Primitive("move", "triangle", ("center",)), rng)
     assert move.args[0] != "center" and ANCHORS[move.args[0]] != (tri.x, tri.y)
     assert all(ANCHORS[move.args[0]] != (o.x, o.y) for o in scene.objects[1:])
@@ -318,8 +438,10 @@ def test_wrong_object_needs_another_shape_it_would_visibly_change():
 @pytest.mark.parametrize("seed", range(6))
 def test_solve_recovers_from_an_off_grid_mistake(seed):
     task = FAMILY.generate(seed, "easy")
-    scene = FAMILY.apply(task.initial, Primitive("scale", "triangle", (0.67,)))
-    scene = FAMILY.apply(scene, Primitive("rotate", "triangle", (37,)))
+    tri = task.initial.find("triangle")
+    scene = FAMILY.apply(task.initial, Primitive("scale", "triangle", (tri.size * 0.67,)))
+    scene = FAMILY.apply(scene, Primitive("rotate", "triangle", ((tri.angle + 37) % 360,)))
+    assert FAMILY.distance(scene, task.goal) > 0
     for _ in range(3):
         for action in FAMILY.solve(scene, task.goal):
             scene = FAMILY.apply(scene, action)

@@ -5,8 +5,8 @@ reads a scene back from pixels, an action grammar in plain English, a solver and
 test. The simulated VGM and VLM (`collabvr.sim.vgm`, `collabvr.sim.vlm`) are written once against this
 protocol, so a new family only has to implement it.
 
-Coordinates are pixels of the rendered frame (floats, origin top-left, y down); angles are degrees,
-counter-clockwise on screen. Everything here is deterministic given its inputs and an explicit
+Coordinates are pixels of the rendered frame (floats, origin top-left, y down; pixel (i, j) is centred at
+(j + 0.5, i + 0.5)); angles are degrees, counter-clockwise on screen. Everything here is deterministic given its inputs and an explicit
 `numpy.random.Generator`.
 """
 
@@ -165,7 +165,8 @@ class Family(ABC):
     # ----- language ---------------------------------------------------------------------------
     @abstractmethod
     def goal_from(self, prompt: str, initial: Scene) -> Any:
-        """The goal a task prompt asks for, given the scene of the input image. Raises GrammarError."""
+        """The goal a task prompt asks for, given the scene of the input image (required: the simulated
+        VLM reads goals only this way). Raises GrammarError."""
 
     @abstractmethod
     def describe(self, actions: Sequence[Primitive]) -> str:
@@ -190,7 +191,8 @@ class Family(ABC):
 
     @abstractmethod
     def solve(self, scene: Scene, goal: Any) -> list[Primitive]:
-        """The primitive actions that still lead from `scene` to `goal` ([] when satisfied)."""
+        """The primitive actions that still lead from `scene` to `goal`: [] when satisfied, and also when no
+        plan exists (an object missing or doubled); `distance` tells the two apart."""
 
     @abstractmethod
     def distance(self, scene: Scene, goal: Any) -> float:
@@ -265,11 +267,30 @@ def collapse(scene: Scene, rng: np.random.Generator) -> tuple[Scene, str]:
     if rng.random() < 0.5:
         rest = scene.objects[:index] + scene.objects[index + 1:]
         return scene.with_objects(rest), f"the {victim.name} vanished"
-    height, width = scene.size
-    offset = victim.size * 1.2
-    dx = offset if victim.x + offset < width - victim.size / 2 else -offset
-    twin = victim.moved(x=victim.x + dx)
+    twin = _free_spot(scene, victim)
     return scene.with_objects(scene.objects + (twin,)), f"the {victim.name} was doubled"
+
+
+def _free_spot(scene: Scene, victim: Obj) -> Obj:
+    """A copy of `victim` beside it where it overlaps nothing, so the doubling is visible as such: far
+    enough that compression cannot merge the twin back, and never hiding another object."""
+    height, width = scene.size
+    half = victim.size / 2
+    step = victim.size * 1.6
+    offsets = [(step, 0.0), (-step, 0.0), (0.0, -step), (2 * step, 0.0), (-2 * step, 0.0), (0.0, -2 * step),
+               (step, -step), (-step, -step)]
+    inside = []
+    for dx, dy in offsets:
+        x, y = victim.x + dx, victim.y + dy
+        if not (half <= x <= width - half and half <= y <= height - half):
+            continue
+        inside.append((x, y))
+        clear = all(abs(o.x - x) > (o.size + victim.size) / 2 + 2 or abs(o.y - y) > (o.size + victim.size) / 2 + 2
+                    for o in scene.objects)
+        if clear:
+            return victim.moved(x=x, y=y)
+    x, y = inside[0] if inside else (victim.x, victim.y)
+    return victim.moved(x=x, y=y)
 
 
 def drift_image(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:

@@ -5,6 +5,12 @@ must stay as they are. Shapes sit at nine named anchors ("top left" ... "bottom 
 about 1.7 times longer than wide so that the direction of its apex (`angle`, 90 = up) can be read back
 from pixels.
 
+Actions name the state they end in: Primitive("rotate", "triangle", (180,)) turns the apex to point left
+(by the smallest turn; exactly half a turn goes counter-clockwise), Primitive("scale", "triangle", (36.0,))
+makes it 36 px tall, "recolour" and "move" name a colour and an anchor. So the simulated video model,
+which reads an instruction against the frame it starts from, finishes the same action when a clip is
+regenerated from a mid-action frame. Relative phrasings are still read (see the language section).
+
 Conventions that make `perceive` invert `render` exactly:
 * an object's (x, y) is the centroid of its filled area, in pixel-index coordinates (pixel (r, c) has
   its centre at x=c, y=r);
@@ -66,10 +72,15 @@ LAYOUT = (CANVAS, tuple((name, x, y) for name, (x, y) in ANCHORS.items()))
 # Colours a shape may take: the palette without the neutral ones (background, walls, grid lines).
 COLORS: tuple[str, ...] = tuple(n for n in PALETTE if n not in ("white", "black", "grey"))
 
+# The relative steps a task prompt states ("scale it to 1.5 times its size", "rotate it 90 degrees
+# clockwise"); actions themselves name absolute targets (a height in px, an apex direction).
 SCALE_FACTORS: tuple[float, ...] = (0.5, 1.5, 2.0)
 ROTATIONS: tuple[int, ...] = (90, -90, 180)
 MIN_SIZE, MAX_SIZE = 16.0, 36.0
 TRIANGLE_SIZES: tuple[float, ...] = (16.0, 18.0, 20.0, 24.0, 32.0, 36.0)  # each allows some scale step
+# Every height a task's goal may ask for: the initial sizes and each allowed scaling of them.
+GOAL_SIZES: tuple[float, ...] = tuple(sorted(
+    set(TRIANGLE_SIZES) | {s * f for s in TRIANGLE_SIZES for f in SCALE_FACTORS if MIN_SIZE <= s * f <= MAX_SIZE}))
 DISTRACTOR_SIZES: tuple[float, ...] = (14.0, 16.0, 18.0)
 DISTRACTOR_KINDS: tuple[str, ...] = ("square", "circle")
 KIND_ORDER: tuple[str, ...] = ("triangle",) + DISTRACTOR_KINDS
@@ -84,8 +95,6 @@ POS_TOL = 3.0
 ANGLE_TOL = 8.0
 COLOR_MATCH = 35.0
 COLOR_SNAP = 15.0  # perceived colours this close to a palette entry are reported as that entry
-SNAP_FACTOR = 0.1  # relative slack within which a needed scale counts as one of SCALE_FACTORS
-SNAP_ANGLE = 10.0  # degrees within which a needed turn counts as one of ROTATIONS
 
 
 def size_tolerance(size: float) -> float:
@@ -152,6 +161,17 @@ def _color_distance(a: Sequence[float], b: Sequence[float]) -> float:
 
 
 # ----- language -----------------------------------------------------------------------------------------
+#
+# The actions the planner writes are absolute: "turn it to point left", "make it 36 px tall", "move it to
+# the top left", "make it blue". Each names the state it ends in, so a clip regenerated from a mid-action
+# frame with the same text finishes the same action instead of overshooting. Relative phrasings ("rotate
+# it 90 degrees clockwise", "scale it to 1.5 times its size", "double its size") are still understood:
+# `parse` turns them into absolute actions by walking through the actions in order from the object's
+# state in the scene it is given. Task prompts are written in the relative phrasing (a task is a list of
+# changes); `goal_from` resolves them against the input image in the same way.
+#
+# Internally a relative clause is first read as an intent with a private verb ("turn" by degrees,
+# "rescale" by a factor) and then resolved; only "recolour", "rotate", "scale" and "move" leave the module.
 
 def _number(value: float) -> str:
     """Shortest text that reads back as exactly `value`."""
@@ -159,26 +179,58 @@ def _number(value: float) -> str:
     return text if float(text) == value else repr(float(value))
 
 
+def _angle_arg(angle: float) -> int | float:
+    """A rotation target normalised to [0, 360): an int when whole (multiples of 90 are the usual ones)."""
+    a = float(angle) % 360.0
+    whole = round(a)
+    if abs(a - whole) < 1e-6:
+        return int(whole) % 360
+    return round(a, 2)
+
+
+def _size_arg(size: float) -> float:
+    return round(float(size), 2)
+
+
+# Apex directions by name (45 degree steps), in the family's convention: 0 = right, 90 = up.
+DIRECTIONS: dict[str, int] = {
+    "right": 0, "up-right": 45, "up": 90, "up-left": 135,
+    "left": 180, "down-left": 225, "down": 270, "down-right": 315,
+}
+
 _COLOR_RE = "|".join(COLORS)
 _OBJ_RE = rf"(?:the\s+(?:(?:{_COLOR_RE})\s+)?(?:triangle|square|circle)|it)"  # the object is read by _OBJ_WORD
 _NUM_RE = r"(?P<num>[-+]?\d+(?:\.\d+)?)"
 _ANCHOR_RE = r"(?P<anchor>(?:top|bottom|upper|lower)\s+(?:left|right)|top|bottom|left|right|center|centre|middle)"
+_WAY_RE = r"(?:straight\s+)?(?P<way>(?:up|down)\s+(?:left|right)|(?:up|down)(?:wards?)?|left|right)"
+_TOWARD_RE = (rf"(?:(?:(?:to|towards?)\s+the\s+|towards?\s+)?{_WAY_RE}"
+              rf"|(?:at\s+|to\s+)?{_NUM_RE}\s*(?:degrees?|deg|°))")
+_SIZE_WORDS = r"(?:\s+(?:tall|high|wide|across|big|large|in\s+(?:height|size|diameter)))?"
 _CLAUSES: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
     (verb, re.compile(pattern))
     for verb, pattern in (
         ("recolour", rf"^(?:make|paint|colou?r|recolou?r|turn|change|dye)\s+{_OBJ_RE}\s+(?:to\s+|into\s+)?(?P<color>{_COLOR_RE})$"),
         ("recolour", rf"^change\s+(?:the\s+)?colou?r\s+of\s+{_OBJ_RE}\s+to\s+(?P<color>{_COLOR_RE})$"),
-        ("rotate", rf"^(?:rotate|turn|spin)\s+{_OBJ_RE}\s+(?:by\s+)?{_NUM_RE}\s*(?:degrees?|deg|°)?"
-                   r"(?:\s+(?P<dir>clockwise|counter\s?clockwise|anti\s?clockwise))?$"),
-        ("rotate", rf"^(?:rotate|turn|spin)\s+{_OBJ_RE}\s+(?P<dir>clockwise|counter\s?clockwise|anti\s?clockwise)"
-                   rf"\s+(?:by\s+)?{_NUM_RE}\s*(?:degrees?|deg|°)?$"),
-        ("scale", rf"^(?:scale|resize|grow|shrink|enlarge|make)\s+{_OBJ_RE}\s+(?:(?:up|down)\s+)?(?:to\s+|by\s+)?{_NUM_RE}\s*"
-                  r"(?:times|x|×)?(?:\s+(?:its|the)\s+(?:original\s+|current\s+)?size|\s+as\s+(?:big|large)|\s+bigger|\s+larger)?$"),
+        # absolute: the direction the apex ends up pointing
+        ("rotate", rf"^(?:rotate|turn|spin|make|set)\s+{_OBJ_RE}\s+(?:so\s+(?:that\s+)?it\s+points?|until\s+it\s+points?"
+                   rf"|to\s+point|to\s+face|point|face)\s+{_TOWARD_RE}$"),
+        ("rotate", rf"^(?:point|aim|orient)\s+{_OBJ_RE}\s+{_TOWARD_RE}$"),
+        # absolute: the height (side, diameter) it ends up with
+        ("scale", rf"^(?:make|scale|resize|grow|shrink|enlarge|set)\s+{_OBJ_RE}\s+(?:(?:up|down)\s+)?(?:to\s+)?{_NUM_RE}\s*"
+                  rf"(?:px|pixels?){_SIZE_WORDS}$"),
+        # relative: a turn by some degrees, a change by some factor
+        ("turn", rf"^(?:rotate|turn|spin)\s+{_OBJ_RE}\s+(?:by\s+)?{_NUM_RE}\s*(?:degrees?|deg|°)?"
+                 r"(?:\s+(?P<dir>clockwise|counter\s?clockwise|anti\s?clockwise))?$"),
+        ("turn", rf"^(?:rotate|turn|spin)\s+{_OBJ_RE}\s+(?P<dir>clockwise|counter\s?clockwise|anti\s?clockwise)"
+                 rf"\s+(?:by\s+)?{_NUM_RE}\s*(?:degrees?|deg|°)?$"),
+        ("rescale", rf"^(?:scale|resize|grow|shrink|enlarge|make)\s+{_OBJ_RE}\s+(?:(?:up|down)\s+)?(?:to\s+|by\s+)?{_NUM_RE}\s*"
+                    r"(?:times|x|×)?(?:\s+(?:its|the)\s+(?:original\s+|current\s+)?size|\s+as\s+(?:big|large)|\s+bigger|\s+larger)?$"),
         ("double", rf"^(?P<how>double|halve)\s+(?:the\s+size\s+of\s+{_OBJ_RE}|{_OBJ_RE}(?:'s)?\s+size|its\s+size|{_OBJ_RE})$"),
         ("move", rf"^(?:move|slide|put|place|shift|bring)\s+{_OBJ_RE}\s+(?:to|into|onto|towards?)\s+(?:the\s+)?{_ANCHOR_RE}"
                  r"(?:\s+(?:anchor|corner|position|side|edge|spot))?$"),
     )
 )
+_RELATIVE_VERBS = ("turn", "rescale")
 _OBJ_WORD = re.compile(r"\b(triangle|square|circle)\b")
 _NO_OP_RE = re.compile(r"^(?:keep|leave)\b.*\b(?:unchanged|as\s+(?:it\s+is|they\s+are)|alone|untouched|in\s+place)$")
 _TASK_RE = re.compile(r"^\s*transform\s+(?:the\s+(?P<obj>triangle|square|circle)\s+)?step[\s-]+by[\s-]+step\s*[:,.-]?\s*")
@@ -195,10 +247,21 @@ def _anchor_name(word: str) -> str:
     return "center" if word in ("centre", "middle") else word
 
 
-def _read_clauses(text: str, default_obj: str) -> tuple[list[Primitive], list[str]]:
-    """Actions in a plain imperative list, and the clauses that could not be read."""
+def _way_angle(word: str) -> int:
+    word = re.sub(r"wards?$", "", word.strip())
+    return DIRECTIONS[re.sub(r"\s+", "-", word)]
+
+
+def _read_clauses(text: str, default_obj: str, scene: Scene | None) -> tuple[list[Primitive], list[str]]:
+    """Absolute actions in a plain imperative list, and the clauses that could not be read.
+
+    Relative clauses are resolved against each object's state in `scene` (snapped onto the grid when
+    within tolerance of it), advanced by the actions read before them; a relative clause about an object
+    the scene does not show cannot be pinned down and is left unparsed.
+    """
     actions: list[Primitive] = []
     unparsed: list[str] = []
+    states: dict[str, Obj | None] = {}
     current = default_obj  # what "it" refers to
     for sentence in re.split(r"(?:[;!\n]|\.(?!\d))+", _normalise(text)):
         sentence = sentence.strip(" ,")
@@ -218,6 +281,15 @@ def _read_clauses(text: str, default_obj: str) -> tuple[list[Primitive], list[st
                 action = _clause_action(verb, current, match)
                 if action is not None:
                     break
+            if action is not None:
+                if action.obj not in states:
+                    seen = scene.named(action.obj) if scene is not None else []
+                    states[action.obj] = _on_grid(seen[0]) if seen else None
+                state = states[action.obj]
+                if action.verb in _RELATIVE_VERBS:
+                    action = None if state is None else _resolve(action, state)
+                if action is not None and state is not None:
+                    states[action.obj] = _apply_obj(state, action)
             if action is None:
                 unparsed.append(clause)
             else:
@@ -226,22 +298,54 @@ def _read_clauses(text: str, default_obj: str) -> tuple[list[Primitive], list[st
 
 
 def _clause_action(verb: str, obj: str, match: re.Match[str]) -> Primitive | None:
+    """The action (or, for a relative clause, the intent) a matched clause states."""
     groups = match.groupdict()
     if verb == "recolour":
         return Primitive("recolour", obj, (groups["color"],))
     if verb == "rotate":
+        if groups.get("way"):
+            return Primitive("rotate", obj, (_way_angle(groups["way"]),))
+        return Primitive("rotate", obj, (_angle_arg(float(groups["num"])),))
+    if verb == "scale":
+        size = float(groups["num"])
+        return Primitive("scale", obj, (_size_arg(size),)) if size > 0 else None
+    if verb == "turn":
         degrees = float(groups["num"])
         if (groups.get("dir") or "").replace(" ", "") == "clockwise":
             degrees = -degrees
         if degrees == 0:
             return None
-        return Primitive("rotate", obj, (int(degrees) if degrees.is_integer() else degrees,))
-    if verb == "scale":
+        return Primitive("turn", obj, (int(degrees) if degrees.is_integer() else degrees,))
+    if verb == "rescale":
         factor = float(groups["num"])
-        return Primitive("scale", obj, (factor,)) if factor > 0 else None
+        return Primitive("rescale", obj, (factor,)) if factor > 0 else None
     if verb == "double":
-        return Primitive("scale", obj, (2.0 if groups["how"] == "double" else 0.5,))
+        return Primitive("rescale", obj, (2.0 if groups["how"] == "double" else 0.5,))
     return Primitive("move", obj, (_anchor_name(groups["anchor"]),))
+
+
+def _resolve(intent: Primitive, state: Obj) -> Primitive:
+    """The absolute action a relative intent means for an object in `state`."""
+    if intent.verb not in _RELATIVE_VERBS:
+        return intent
+    amount = float(intent.args[0])
+    if intent.verb == "turn":
+        return Primitive("rotate", intent.obj, (_angle_arg(state.angle + amount),))
+    if intent.verb == "rescale":
+        return Primitive("scale", intent.obj, (_size_arg(state.size * amount),))
+    return intent
+
+
+def _direction_phrase(angle: float) -> str:
+    """How an absolute apex direction is written: "point left", "point up-right", "point at 37 degrees"."""
+    target = _angle_arg(angle)
+    for name, degrees in DIRECTIONS.items():
+        if target == degrees:
+            return f"point {name}"
+    return f"point at {_number(float(target))} degrees"
+
+
+_SIZE_UNIT = {"triangle": "tall", "square": "wide", "circle": "across"}
 
 
 def _clause(action: Primitive, ref: str) -> str:
@@ -250,16 +354,20 @@ def _clause(action: Primitive, ref: str) -> str:
     if action.verb == "recolour":
         return f"make {ref} {arg}"
     if action.verb == "rotate":
+        return f"turn {ref} to {_direction_phrase(float(arg))}"
+    if action.verb == "scale":
+        return f"make {ref} {_number(_size_arg(float(arg)))} px {_SIZE_UNIT.get(action.obj, 'tall')}"
+    if action.verb == "move":
+        return f"move {ref} to the {arg}"
+    # The relative intents, as task prompts state them.
+    if action.verb == "turn":
         degrees = float(arg)
-        amount = _number(abs(degrees))
         if degrees == 180:
             return f"rotate {ref} 180 degrees"
         way = "counter-clockwise" if degrees > 0 else "clockwise"
-        return f"rotate {ref} {amount} degrees {way}"
-    if action.verb == "scale":
+        return f"rotate {ref} {_number(abs(degrees))} degrees {way}"
+    if action.verb == "rescale":
         return f"scale {ref} to {_number(float(arg))} times its size"
-    if action.verb == "move":
-        return f"move {ref} to the {arg}"
     raise GrammarError(f"the shapes family has no verb {action.verb!r}")
 
 
@@ -309,9 +417,10 @@ class ShapesFamily(Family):
             kinds = [str(k) for k in rng.permutation(kinds)]
             if any(a == b for a, b in zip(kinds, kinds[1:])):
                 return None
-        actions = self._draw_actions(rng, triangle, kinds)
-        if actions is None:
+        drawn = self._draw_actions(rng, triangle, kinds)
+        if drawn is None:
             return None
+        steps, actions = drawn
         scene = Scene(self.name, LAYOUT, (triangle,), CANVAS)
         distractors: list[Obj] = []
         if difficulty == "hard":
@@ -319,34 +428,38 @@ class ShapesFamily(Family):
             if not distractors:
                 return None
         initial = scene.with_objects((triangle, *distractors))
-        prompt = self._prompt(actions, distractors)
+        prompt = self._prompt(steps, distractors)
         goal = self._goal_after(initial, actions)
         if len(self.solve(initial, goal)) != len(set(kinds)):
             return None  # some step cancelled another; every requested kind must show in the end state
         return SimTask(self.name, difficulty, seed, prompt, initial, goal,
                        meta={"actions": tuple(actions), "anchor": anchor})
 
-    def _draw_actions(self, rng: np.random.Generator, triangle: Obj, kinds: list[str]) -> list[Primitive] | None:
-        """Arguments for each step, each visibly changing the triangle and keeping it on the canvas."""
+    def _draw_actions(self, rng: np.random.Generator, triangle: Obj,
+                      kinds: list[str]) -> tuple[list[Primitive], list[Primitive]] | None:
+        """Each step, visibly changing the triangle and keeping it on the canvas: as the prompt states it
+        (turns and scalings relative) and as the absolute action it amounts to from the initial triangle."""
         state = triangle
-        actions = []
+        steps, actions = [], []
         for kind in kinds:
             if kind == "recolour":
                 options = [c for c in COLORS if PALETTE[c] != state.color]
-                action = Primitive("recolour", "triangle", (str(rng.choice(options)),))
+                step = Primitive("recolour", "triangle", (str(rng.choice(options)),))
             elif kind == "rotate":
-                action = Primitive("rotate", "triangle", (int(rng.choice(ROTATIONS)),))
+                step = Primitive("turn", "triangle", (int(rng.choice(ROTATIONS)),))
             elif kind == "scale":
                 options = [f for f in SCALE_FACTORS if MIN_SIZE <= state.size * f <= MAX_SIZE]
                 if not options:
                     return None
-                action = Primitive("scale", "triangle", (float(rng.choice(options)),))
+                step = Primitive("rescale", "triangle", (float(rng.choice(options)),))
             else:
                 here, _ = nearest_anchor(state.x, state.y)
-                action = Primitive("move", "triangle", (str(rng.choice([a for a in ANCHORS if a != here])),))
+                step = Primitive("move", "triangle", (str(rng.choice([a for a in ANCHORS if a != here])),))
+            action = _resolve(step, state)
+            steps.append(step)
             actions.append(action)
             state = _apply_obj(state, action)
-        return actions
+        return steps, actions
 
     def _place_distractors(self, rng: np.random.Generator, scene: Scene, actions: list[Primitive],
                            count: int) -> list[Obj]:
@@ -372,8 +485,9 @@ class ShapesFamily(Family):
                 for kind, spot, tint in zip(kinds, spots, tints)]
         return sorted(objs, key=lambda o: KIND_ORDER.index(o.shape))
 
-    def _prompt(self, actions: Sequence[Primitive], distractors: Sequence[Obj]) -> str:
-        prompt = "Transform the triangle step by step: " + ", then ".join(_clauses(actions, "triangle")) + "."
+    def _prompt(self, steps: Sequence[Primitive], distractors: Sequence[Obj]) -> str:
+        """The task as a list of changes, turns and scalings relative ("rotate it 90 degrees clockwise")."""
+        prompt = "Transform the triangle step by step: " + ", then ".join(_clauses(steps, "triangle")) + "."
         if distractors:
             prompt += " Keep the " + " and the ".join(o.name for o in distractors) + " unchanged."
         return prompt
@@ -397,11 +511,12 @@ class ShapesFamily(Family):
         match = _TASK_RE.match(_normalise(prompt))
         body = _normalise(prompt)[match.end():] if match else prompt
         subject = (match.group("obj") if match else None) or "triangle"
-        actions, unparsed = _read_clauses(body, subject)
+        snapped = initial.with_objects([_on_grid(o) for o in initial.objects])
+        actions, unparsed = _read_clauses(body, subject, snapped)
         if unparsed or not actions:
             raise GrammarError(f"cannot read a shapes task from {prompt!r}" +
                                (f" (unreadable: {unparsed[0]!r})" if unparsed else ""))
-        return self._goal_after(initial.with_objects([_on_grid(o) for o in initial.objects]), actions)
+        return self._goal_after(snapped, actions)
 
     # ----- pixels -------------------------------------------------------------------------------------
     def render(self, scene: Scene) -> np.ndarray:
@@ -462,7 +577,7 @@ class ShapesFamily(Family):
     def parse(self, text: str, scene: Scene) -> Parsed:
         if _TASK_RE.match(_normalise(text)):
             return Parsed(greedy=True)
-        actions, unparsed = _read_clauses(text, "triangle")
+        actions, unparsed = _read_clauses(text, "triangle", scene)
         return Parsed(actions=tuple(actions), unparsed=tuple(unparsed))
 
     # ----- dynamics and planning ----------------------------------------------------------------------
@@ -472,10 +587,9 @@ class ShapesFamily(Family):
         return scene.with_objects(tuple(_apply_obj(o, action) if o.name == action.obj else o for o in scene.objects))
 
     def solve(self, scene: Scene, goal: ShapesGoal) -> list[Primitive]:
-        """Steps for the (first) triangle in VERBS order; [] when satisfied or when there is no triangle.
-
-        Needed scales and turns are snapped to the allowed ones when close, and otherwise given exactly,
-        so that repeated solving from a state a wrong step left off-grid still converges.
+        """Absolute steps for the (first) triangle in VERBS order; [] when satisfied or when there is no
+        triangle. Each names the goal's value (colour, apex direction, height, anchor), so the same steps
+        also finish the job from a state a wrong or interrupted step left off-grid.
         """
         triangles = scene.named("triangle")
         if not triangles:
@@ -484,14 +598,10 @@ class ShapesFamily(Family):
         steps = []
         if _color_distance(tri.color, PALETTE[goal.color]) > COLOR_MATCH:
             steps.append(Primitive("recolour", "triangle", (goal.color,)))
-        turn = _signed_turn(goal.angle - tri.angle)
-        if abs(turn) > ANGLE_TOL:
-            snapped = [r for r in ROTATIONS if angle_diff(turn, r) <= SNAP_ANGLE]
-            steps.append(Primitive("rotate", "triangle", (snapped[0] if snapped else int(round(turn)),)))
+        if angle_diff(goal.angle, tri.angle) > ANGLE_TOL:
+            steps.append(Primitive("rotate", "triangle", (_angle_arg(goal.angle),)))
         if abs(goal.size - tri.size) > size_tolerance(goal.size):
-            ratio = goal.size / tri.size
-            snapped_f = [f for f in SCALE_FACTORS if abs(ratio / f - 1) <= SNAP_FACTOR]
-            steps.append(Primitive("scale", "triangle", (snapped_f[0] if snapped_f else round(ratio, 2),)))
+            steps.append(Primitive("scale", "triangle", (_size_arg(goal.size),)))
         gx, gy = ANCHORS[goal.anchor]
         if math.hypot(tri.x - gx, tri.y - gy) > POS_TOL:
             steps.append(Primitive("move", "triangle", (goal.anchor,)))
@@ -525,12 +635,9 @@ class ShapesFamily(Family):
             return None
         arg = action.args[0]
         if action.verb == "rotate":
-            degrees = float(arg)
-            if abs(degrees) == 180:
-                return Primitive("rotate", action.obj, (int(rng.choice([90, -90])),))
-            return Primitive("rotate", action.obj, (-arg,))
+            return self._wrong_turn(target, action, rng)
         if action.verb == "scale":
-            return None if float(arg) == 1 else Primitive("scale", action.obj, (round(1 / float(arg), 2),))
+            return self._wrong_size(target, action)
         if action.verb == "recolour":
             options = [c for c in COLORS if c != arg and _color_distance(PALETTE[c], target.color) > COLOR_MATCH]
             return Primitive("recolour", action.obj, (str(rng.choice(options)),)) if options else None
@@ -543,6 +650,38 @@ class ShapesFamily(Family):
                      if all(_segment_distance((o.x, o.y), here, ANCHORS[a]) >= extent(target) + extent(o) + 2 for o in others)]
             pool = clear or options
             return Primitive("move", action.obj, (str(rng.choice(pool)),)) if pool else None
+        return None
+
+    @staticmethod
+    def _wrong_turn(target: Obj, action: Primitive, rng: np.random.Generator) -> Primitive | None:
+        """Turned the other way: to the mirror of the intended direction about the current one (a quarter
+        turn clockwise instead of counter-clockwise); where that is no different (a half turn, no turn),
+        to a random quarter direction that is neither the intended nor the current one."""
+        want = float(action.args[0]) % 360.0
+        here = target.angle % 360.0
+
+        def wrong(angle: float) -> bool:
+            return angle_diff(angle, want) > 2 * ANGLE_TOL and angle_diff(angle, here) > 2 * ANGLE_TOL
+
+        mirror = (here - _signed_turn(want - here)) % 360.0
+        if wrong(mirror):
+            return Primitive("rotate", action.obj, (_angle_arg(mirror),))
+        options = [a for a in (0, 90, 180, 270) if wrong(a)] or [a for a in (0, 90, 180, 270)
+                                                                  if angle_diff(a, want) > 2 * ANGLE_TOL]
+        return Primitive("rotate", action.obj, (int(rng.choice(options)),)) if options else None
+
+    @staticmethod
+    def _wrong_size(target: Obj, action: Primitive) -> Primitive | None:
+        """Scaled the other way: by the inverse of the intended factor, kept within the sizes a triangle
+        may have; where that would not visibly differ from the intended or the current size, the nearest
+        allowed size that does."""
+        want, here = float(action.args[0]), target.size
+        if want <= 0 or here <= 0:
+            return None
+        inverse = min(MAX_SIZE, max(MIN_SIZE, here * here / want))
+        for size in [inverse] + sorted(GOAL_SIZES, key=lambda s: (abs(s - inverse), s)):
+            if abs(size - want) > size_tolerance(want) and abs(size - here) > size_tolerance(here):
+                return Primitive("scale", action.obj, (_size_arg(size),))
         return None
 
     def wrong_object(self, scene: Scene, action: Primitive, rng: np.random.Generator) -> Primitive | None:
@@ -560,13 +699,14 @@ def _apply_obj(obj: Obj, action: Primitive) -> Obj:
     if action.verb == "recolour":
         return obj.moved(color=PALETTE[str(arg)])
     if action.verb == "scale":
-        return obj.moved(size=obj.size * float(arg))
+        return obj.moved(size=float(arg))
     if action.verb == "move":
         x, y = ANCHORS[str(arg)]
         return obj.moved(x=x, y=y)
     if action.verb == "rotate":
-        # Unnormalised on purpose: interpolation then turns the way the action says.
-        return obj.moved(angle=obj.angle + float(arg)) if obj.shape == "triangle" else obj
+        # To the target direction by the smallest turn, counter-clockwise for exactly half a turn. The
+        # angle stays unnormalised on purpose, so that interpolation turns that way.
+        return obj.moved(angle=obj.angle + _signed_turn(float(arg) - obj.angle)) if obj.shape == "triangle" else obj
     return obj
 
 

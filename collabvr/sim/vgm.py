@@ -252,12 +252,13 @@ class SimVGM:
         """From u on an object is gone or doubled; the other objects keep to their motion."""
         collapsed, detail = collapse(scene_u, rng)
         count = len(scene_u.objects)
-        if len(collapsed.objects) < count:
-            gone = next(
-                i for i in range(count) if scene_u.objects[:i] + scene_u.objects[i + 1:] == collapsed.objects
-            )
+        gone = next(
+            (i for i in range(count) if scene_u.objects[:i] + scene_u.objects[i + 1:] == collapsed.objects), None
+        )
+        if gone is not None:
 
             def transform(scene: Scene) -> Scene:
+                # Should the family's motion ever change the objects, the collapsed scene simply holds.
                 if len(scene.objects) != count:
                     return collapsed
                 return scene.with_objects(scene.objects[:gone] + scene.objects[gone + 1:])
@@ -267,6 +268,11 @@ class SimVGM:
 
             def transform(scene: Scene) -> Scene:
                 return scene.with_objects(scene.objects + (twin,))
+
+        elif collapsed.objects != scene_u.objects:
+
+            def transform(scene: Scene) -> Scene:
+                return collapsed
 
         else:
 

@@ -226,6 +226,12 @@ class SimVLM:
         scene = self._perceive(request.current_frame, "the current frame")
         remaining = self._solve(scene, goal)
         observation = self.family.describe_scene(scene)
+        if not remaining and self.family.distance(scene, goal) > 0:
+            # Family.solve gives [] both for a finished task and for a scene it cannot plan from.
+            raise BackendError(
+                f"the simulated planner finds no way to the goal from the current frame ({observation}); "
+                "an object may have vanished or been doubled"
+            )
         if not remaining:
             return _reply(
                 Plan(
@@ -483,8 +489,8 @@ class SimVLM:
         start = self._perceive(request.clip.frames[0], "the first frame of the failed clip")
         goal = self._goal(request.task_prompt, request.input_image)
         parsed = self._parse(instruction_part(request.instruction), start)
-        n = len(self._solve(start, goal)) if parsed.greedy else len(parsed.actions)
         remaining = self._solve(start, goal)
+        n = len(remaining) if parsed.greedy else len(parsed.actions)
 
         if n >= 2:
             decision = RouteDecision(

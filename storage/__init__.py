@@ -1,0 +1,10 @@
+"""Durable storage for sessions: a SQLite event store and the data folder that holds it.
+
+Never imports gradio; collabvr/ never imports this package's sqlite code, only the EventStore protocol.
+"""
+
+from storage.data_dir import DATA_DIR_ENV, open_data_dir, resolve_data_dir
+from storage.sqlite_store import AnnotationRow, SessionRow, SQLiteEventStore, StoreBusy
+
+__all__ = ["AnnotationRow", "DATA_DIR_ENV", "SQLiteEventStore", "SessionRow", "StoreBusy", "open_data_dir",
+           "resolve_data_dir"]
