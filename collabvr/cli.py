@@ -14,6 +14,7 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Sequence
 
+from collabvr import registry
 from collabvr.artifacts import ArtifactFolder
 from collabvr.config import BREAKPOINTS, LoopConfig
 from collabvr.engine import Engine
@@ -97,11 +98,14 @@ def run_one(family: str, difficulty: str, seed: int, config: LoopConfig, out: Pa
     """Run one simulated session into `out`; returns the engine and the JSON summary."""
     sim = _sim()
     task = sim.make_task(family, difficulty, seed)
-    vlm, vgm = sim.sim_backends(family, vgm_profile, verifier_profile)
+    vlm_spec, vgm_spec = registry.sim_vlm_spec(family, verifier_profile), registry.sim_vgm_spec(family, vgm_profile)
+    vlm, vgm = registry.build_vlm(vlm_spec), registry.build_vgm(vgm_spec)
     folder = ArtifactFolder(out / "artifacts")
+    spec = TaskSpec(prompt=task.prompt, source="sim", family=family, difficulty=difficulty, task_seed=seed)
     engine = Engine.start(
-        MemoryEventStore(), folder, vlm, vgm, config=config, seed=seed, judge=sim.judge_for(task),
-        task=TaskSpec(prompt=task.prompt, source="sim", family=family, difficulty=difficulty, task_seed=seed),
+        MemoryEventStore(), folder, vlm, vgm, config=config, seed=seed, judge=registry.judge_for(spec),
+        vlm_label=registry.label(vlm, vlm_spec), vgm_label=registry.label(vgm, vgm_spec),
+        task=spec,
         input_image=sim.get_family(family).render(task.initial),
         title=f"[{sim.SIMULATED_LABEL}] {family}/{difficulty}/seed {seed}")
     state = engine.run(progress=progress)
@@ -125,8 +129,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     sim = _sim()
     try:
         config = _config(args, args.breakpoint)
-        sim.get_family(args.family)
-        sim.sim_backends(args.family, args.vgm_profile, args.verifier_profile)
+        registry.build_vlm(registry.sim_vlm_spec(args.family, args.verifier_profile))
+        registry.build_vgm(registry.sim_vgm_spec(args.family, args.vgm_profile))
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -203,7 +207,8 @@ def cmd_stats(args: argparse.Namespace) -> int:
             sim.get_family(family)
         seeds = _seed_list(args.seeds)
         config = _config(args)
-        sim.sim_backends(families[0], args.vgm_profile, args.verifier_profile)
+        registry.build_vlm(registry.sim_vlm_spec(families[0], args.verifier_profile))
+        registry.build_vgm(registry.sim_vgm_spec(families[0], args.vgm_profile))
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

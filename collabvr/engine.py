@@ -87,14 +87,17 @@ class Engine:
     @classmethod
     def start(cls, store: EventStore, artifacts: ArtifactFolder, vlm: VLM, vgm: VGM, *, task: TaskSpec,
               input_image: np.ndarray, config: LoopConfig | None = None, seed: int = 0,
-              session_id: str | None = None, title: str = "", judge: Judge | None = None) -> "Engine":
+              session_id: str | None = None, title: str = "", judge: Judge | None = None,
+              vlm_label: BackendLabel | None = None, vgm_label: BackendLabel | None = None) -> "Engine":
+        """Record a new session and return its engine. The labels say how to rebuild the backends when the
+        session is resumed elsewhere (see collabvr.registry); without them it can only run in-process."""
         check_prompt(task.prompt, "task prompt")
         frame = media.as_uint8_frames([input_image])[0]
         started = SessionStarted(
             session_id=session_id or uuid.uuid4().hex[:12], title=title or task.prompt[:80], task=task,
             config=config or LoopConfig(), seed=seed, input_image=artifacts.put_frame(frame),
-            vlm=BackendLabel(name=vlm.info.name, simulated=vlm.info.simulated),
-            vgm=BackendLabel(name=vgm.info.name, simulated=vgm.info.simulated),
+            vlm=vlm_label or BackendLabel(name=vlm.info.name, simulated=vlm.info.simulated),
+            vgm=vgm_label or BackendLabel(name=vgm.info.name, simulated=vgm.info.simulated),
         )
         store.create(started)
         return cls(store, artifacts, vlm, vgm, started.session_id, judge=judge)

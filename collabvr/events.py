@@ -54,10 +54,14 @@ class TaskSpec(BaseModel):
 
 
 class BackendLabel(BaseModel):
+    """Which backend a session used: a display name, whether it is simulated, and the spec that
+    `collabvr.registry` rebuilds it from when the session is resumed."""
+
     model_config = ConfigDict(frozen=True)
 
     name: str
     simulated: bool
+    spec: dict[str, Any] = {}
 
 
 class StartPoint(BaseModel):

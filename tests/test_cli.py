@@ -62,4 +62,4 @@ def test_unknown_family_or_profile_is_a_clear_error():
     result = cli("run", "--family", "chess", "--out", "/tmp/x")
     assert result.returncode == 2 and "unknown task family 'chess'" in result.stderr
     result = cli("run", "--family", "maze", "--verifier-profile", "oracle", "--out", "/tmp/x")
-    assert result.returncode == 2 and "unknown verifier profile" in result.stderr
+    assert result.returncode == 2 and "unknown simulated verifier profile" in result.stderr

@@ -33,17 +33,6 @@ def make_task(family: str, difficulty: str, seed: int) -> SimTask:
     return get_family(family).generate(seed, difficulty)
 
 
-def sim_backends(family: str, vgm_profile: str = "default",
-                 verifier_profile: str = "gemini-2.5-pro") -> tuple[SimVLM, SimVGM]:
-    """The simulated VLM and VGM for one family. Unknown profile names raise ValueError."""
-    if vgm_profile not in VGM_PROFILES:
-        raise ValueError(f"unknown VGM profile {vgm_profile!r}; known: {', '.join(VGM_PROFILES)}")
-    if verifier_profile not in VERIFIER_PROFILES:
-        raise ValueError(f"unknown verifier profile {verifier_profile!r}; known: {', '.join(VERIFIER_PROFILES)}")
-    chosen = get_family(family)
-    return SimVLM(chosen, verifier_profile), SimVGM(chosen, vgm_profile)
-
-
 def judge_for(task: SimTask) -> Callable[[np.ndarray], bool]:
     """The task's success test, reading the pixels of the final video only."""
     family = get_family(task.family)
@@ -52,5 +41,5 @@ def judge_for(task: SimTask) -> Callable[[np.ndarray], bool]:
 
 __all__ = [
     "DIFFICULTIES", "FAMILIES", "SIMULATED_LABEL", "VERIFIER_PROFILES", "VGM_PROFILES", "Family", "SimTask",
-    "SimVGM", "SimVLM", "VGMProfile", "VerifierProfile", "get_family", "judge_for", "make_task", "sim_backends",
+    "SimVGM", "SimVLM", "VGMProfile", "VerifierProfile", "get_family", "judge_for", "make_task",
 ]

@@ -1,0 +1,108 @@
+"""Which backends exist, whether each can run here, and how to build one from the spec a session recorded.
+
+A spec is a small JSON-able dict such as {"kind": "sim", "family": "maze", "profile": "default"}. It is
+stored in `SessionStarted`, so a session can be resumed in another process with the same backends.
+Backends that cannot run here are listed with the reason, never silently replaced by another.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+
+from collabvr.backends import VGM, VLM
+from collabvr.events import BackendLabel, TaskSpec
+
+
+class BackendUnavailable(ValueError):
+    """A backend was asked for that cannot run here; the message says why."""
+
+
+@dataclass(frozen=True)
+class BackendChoice:
+    """One entry of the backend list shown to people: what it is and whether it can run now."""
+
+    key: str
+    role: str  # "vlm" or "vgm"
+    label: str
+    simulated: bool
+    available: bool
+    why_not: str = ""
+
+
+def sim_vlm_spec(family: str, profile: str = "gemini-2.5-pro") -> dict[str, Any]:
+    return {"kind": "sim", "family": family, "profile": profile}
+
+
+def sim_vgm_spec(family: str, profile: str = "default") -> dict[str, Any]:
+    return {"kind": "sim", "family": family, "profile": profile}
+
+
+def build_vlm(spec: dict[str, Any]) -> VLM:
+    kind = spec.get("kind")
+    if kind == "sim":
+        from collabvr.sim import get_family
+        from collabvr.sim.vlm import SimVLM, VERIFIER_PROFILES
+
+        profile = spec.get("profile", "gemini-2.5-pro")
+        if profile not in VERIFIER_PROFILES:
+            raise BackendUnavailable(f"unknown simulated verifier profile {profile!r}; "
+                                     f"known: {', '.join(VERIFIER_PROFILES)}")
+        return SimVLM(get_family(spec["family"]), profile)
+    raise BackendUnavailable(f"no VLM backend of kind {kind!r} in this build (available: the simulated VLM)")
+
+
+def build_vgm(spec: dict[str, Any]) -> VGM:
+    kind = spec.get("kind")
+    if kind == "sim":
+        from collabvr.sim import get_family
+        from collabvr.sim.vgm import PROFILES, SimVGM
+
+        profile = spec.get("profile", "default")
+        if profile not in PROFILES:
+            raise BackendUnavailable(f"unknown simulated VGM profile {profile!r}; known: {', '.join(PROFILES)}")
+        return SimVGM(get_family(spec["family"]), profile)
+    raise BackendUnavailable(f"no VGM backend of kind {kind!r} in this build (available: the simulated VGM)")
+
+
+def label(backend: VLM | VGM, spec: dict[str, Any]) -> BackendLabel:
+    return BackendLabel(name=backend.info.name, simulated=backend.info.simulated, spec=spec)
+
+
+def backends_for(vlm: BackendLabel, vgm: BackendLabel) -> tuple[VLM, VGM]:
+    """Rebuild the backends a session recorded. Raises BackendUnavailable with the reason."""
+    if not vlm.spec or not vgm.spec:
+        raise BackendUnavailable("this session did not record how to rebuild its backends")
+    return build_vlm(vlm.spec), build_vgm(vgm.spec)
+
+
+def judge_for(task: TaskSpec) -> Callable[[np.ndarray], bool] | None:
+    """The success test of a simulated task (rebuilt from its family, difficulty and seed); None for an
+    uploaded task, which has no automatic success test."""
+    if task.source != "sim" or task.family is None or task.difficulty is None or task.task_seed is None:
+        return None
+    from collabvr.sim import judge_for as sim_judge, make_task
+
+    return sim_judge(make_task(task.family, task.difficulty, task.task_seed))
+
+
+def choices() -> list[BackendChoice]:
+    """Every backend this build knows, with an honest availability line."""
+    from collabvr.sim.vgm import PROFILES
+    from collabvr.sim.vlm import VERIFIER_PROFILES
+
+    listed = [BackendChoice(f"sim:{p}", "vlm", f"Simulated VLM (verifier errs like {p})", True, True)
+              for p in VERIFIER_PROFILES]
+    listed += [BackendChoice(f"sim:{p}", "vgm", f"Simulated VGM ({p} profile)", True, True) for p in PROFILES]
+    listed += [
+        BackendChoice("gemini", "vlm", "Gemini 2.5 Pro (google-genai)", False, False,
+                      "not built yet: the prompted Gemini backend is a later issue"),
+        BackendChoice("transformers", "vlm", "Local Qwen-VL (transformers)", False, False,
+                      "not built yet: the local transformers backend is a later issue"),
+        BackendChoice("diffusers", "vgm", "Wan / LTX / CogVideoX / Cosmos (diffusers)", False, False,
+                      "not built yet, and this machine has no GPU"),
+        BackendChoice("veo", "vgm", "Veo (google-genai)", False, False, "not built yet: a later issue"),
+    ]
+    return listed
