@@ -32,12 +32,19 @@ class BackendChoice:
     why_not: str = ""
 
 
-def sim_vlm_spec(family: str, profile: str = "gemini-2.5-pro") -> dict[str, Any]:
-    return {"kind": "sim", "family": family, "profile": profile}
+def sim_vlm_spec(family: str, profile: str = "gemini-2.5-pro", latency_s: float = 0.0) -> dict[str, Any]:
+    return {"kind": "sim", "family": family, "profile": profile, "latency_s": latency_s}
 
 
-def sim_vgm_spec(family: str, profile: str = "default") -> dict[str, Any]:
-    return {"kind": "sim", "family": family, "profile": profile}
+def sim_vgm_spec(family: str, profile: str = "default", latency_s: float = 0.0) -> dict[str, Any]:
+    return {"kind": "sim", "family": family, "profile": profile, "latency_s": latency_s}
+
+
+def _latency(spec: dict[str, Any]) -> float:
+    latency = float(spec.get("latency_s") or 0.0)
+    if not 0 <= latency <= 600:
+        raise BackendUnavailable(f"simulated latency must be between 0 and 600 s, not {latency:g}")
+    return latency
 
 
 def build_vlm(spec: dict[str, Any]) -> VLM:
@@ -50,7 +57,12 @@ def build_vlm(spec: dict[str, Any]) -> VLM:
         if profile not in VERIFIER_PROFILES:
             raise BackendUnavailable(f"unknown simulated verifier profile {profile!r}; "
                                      f"known: {', '.join(VERIFIER_PROFILES)}")
-        return SimVLM(get_family(spec["family"]), profile)
+        vlm: VLM = SimVLM(get_family(spec["family"]), profile)
+        latency = _latency(spec)
+        if latency:
+            from collabvr.sim.latency import SlowVLM
+            vlm = SlowVLM(vlm, latency)
+        return vlm
     raise BackendUnavailable(f"no VLM backend of kind {kind!r} in this build (available: the simulated VLM)")
 
 
@@ -63,7 +75,12 @@ def build_vgm(spec: dict[str, Any]) -> VGM:
         profile = spec.get("profile", "default")
         if profile not in PROFILES:
             raise BackendUnavailable(f"unknown simulated VGM profile {profile!r}; known: {', '.join(PROFILES)}")
-        return SimVGM(get_family(spec["family"]), profile)
+        vgm: VGM = SimVGM(get_family(spec["family"]), profile)
+        latency = _latency(spec)
+        if latency:
+            from collabvr.sim.latency import SlowVGM
+            vgm = SlowVGM(vgm, latency)
+        return vgm
     raise BackendUnavailable(f"no VGM backend of kind {kind!r} in this build (available: the simulated VGM)")
 
 
