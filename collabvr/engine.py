@@ -80,7 +80,8 @@ class Engine:
         self.session_id = session_id
         self.judge = judge
         self._lock = threading.RLock()
-        self._stop = threading.Event()
+        self._stop = threading.Event()  # cancels a generation in flight and ends run()
+        self._pause = threading.Event()  # ends run() after the current command
         self._state = fold(store.read(session_id))
 
     # ----- creation -----------------------------------------------------------------------------------
@@ -138,13 +139,19 @@ class Engine:
 
     # ----- running ------------------------------------------------------------------------------------
     def stop(self) -> None:
-        """Ask a running `run()` to stop after the current command; a generation in flight is cancelled."""
+        """Stop now: a generation in flight is cancelled (recorded as a failed, retryable generation) and
+        `run()` returns."""
         self._stop.set()
+
+    def pause(self) -> None:
+        """Let the command in flight finish, then return from `run()`."""
+        self._pause.set()
 
     def step(self, progress: ProgressFn | None = None) -> StepResult:
         """Run one command. A command held by a breakpoint or a failure runs anyway: a person asked for it."""
         with self._lock:
             self._stop.clear()
+            self._pause.clear()
             self._refresh()
             command = next_command(self._state)
             if command.kind is Kind.WAIT and command.held is not None:
@@ -155,6 +162,7 @@ class Engine:
         """Run until finished, a breakpoint, a failure that needs a person, or `stop()`. The first command
         runs even if held (like a debugger's continue)."""
         self._stop.clear()
+        self._pause.clear()
         for index in range(max_commands):
             with self._lock:
                 self._refresh()
@@ -166,7 +174,7 @@ class Engine:
                         break
                     command = command.held
                 self._execute(command, progress)
-            if self._stop.is_set():
+            if self._stop.is_set() or self._pause.is_set():
                 break
         return self.state
 

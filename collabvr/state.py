@@ -193,7 +193,7 @@ class SessionState:
         if self.finished is not None:
             return "finished"
         if self.failures:
-            return "failed"
+            return "stopped" if self.failures[-1].error == "BackendCancelled" else "failed"
         return "running" if self.steps else "new"
 
 

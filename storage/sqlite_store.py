@@ -321,7 +321,8 @@ class SQLiteEventStore:
 
 def next_status(status: str, events: Sequence[Event]) -> str:
     """The session's status after `events`, by the rules of collabvr.state.SessionState.status: finished
-    once a SessionFinished is in the log; failed while the latest engine event is a BackendFailed; new until
+    once a SessionFinished is in the log; failed while the latest engine event is a BackendFailed (stopped
+    when that failure is a generation a person cancelled); new until
     the engine's first event (a plan, or a failed plan); running otherwise. People's events change nothing."""
     for event in events:
         if isinstance(event, SessionFinished):
@@ -329,7 +330,7 @@ def next_status(status: str, events: Sequence[Event]) -> str:
         elif status == "finished" or event.actor != "engine":
             continue
         elif isinstance(event, BackendFailed):
-            status = "failed"
+            status = "stopped" if event.error == "BackendCancelled" else "failed"
         else:
             status = "running"
     return status
