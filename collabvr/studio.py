@@ -1,0 +1,266 @@
+"""Sessions as an app sees them: create, open, drive in the background, decide, fork.
+
+The browser UI calls this and nothing below it: a `Studio` owns one `Engine` per open session and runs
+its commands in a background thread, so a request handler only starts work and returns. Progress of the
+command in flight is kept in an `Activity` that any number of tabs can poll. Generations share one
+semaphore (`max_parallel_generations`), which is what protects a GPU from two sessions at once.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field, replace
+from typing import Any, Callable, Literal
+
+import numpy as np
+
+from collabvr import registry
+from collabvr.artifacts import ArtifactFolder
+from collabvr.backends import VGM, GeneratedClip, GenerateRequest
+from collabvr.config import LoopConfig
+from collabvr.engine import DecisionError, Engine, check_prompt
+from collabvr.events import Event, TaskSpec
+from collabvr.loop import Command, Kind, next_command
+from collabvr.state import SessionState, fold
+from collabvr.store import EventStore
+
+
+MAX_IMAGE_SIDE = 4096
+MIN_IMAGE_SIDE = 16
+
+
+class SessionBusy(DecisionError):
+    """The session is already running a command; wait for it, pause it or stop it first."""
+
+
+@dataclass(frozen=True)
+class Activity:
+    """What a session's background worker is doing, for progress displays."""
+
+    session_id: str
+    running: bool = False
+    mode: str = ""  # "step" or "run"
+    command: str = ""  # the command in flight, e.g. "generate step 2 attempt 1"
+    done: int = 0
+    total: int = 0
+    started_at: float = 0.0
+    finished_at: float = 0.0
+    error: str = ""  # an unexpected error of the worker itself (backend failures are events instead)
+
+    @property
+    def fraction(self) -> float:
+        return self.done / self.total if self.total else 0.0
+
+
+@dataclass
+class NewSimSession:
+    family: str
+    difficulty: str = "easy"
+    seed: int = 0
+    vlm_profile: str = "gemini-2.5-pro"
+    vgm_profile: str = "default"
+    latency_s: float = 0.0
+    config: LoopConfig = field(default_factory=LoopConfig)
+    title: str = ""
+
+
+class _GatedVGM:
+    """A VGM whose generations wait for a shared semaphore (one GPU, many sessions)."""
+
+    def __init__(self, inner: VGM, gate: threading.Semaphore) -> None:
+        self.inner = inner
+        self.gate = gate
+        self.info = inner.info
+        self.fps = inner.fps
+
+    def generate(self, request: GenerateRequest) -> GeneratedClip:
+        with self.gate:
+            return self.inner.generate(request)
+
+
+class Studio:
+    """All sessions of one app process. Thread-safe; every method returns quickly except `wait`."""
+
+    def __init__(self, store: EventStore, artifacts: ArtifactFolder, *, max_parallel_generations: int = 1) -> None:
+        self.store = store
+        self.artifacts = artifacts
+        self._gate = threading.Semaphore(max(1, max_parallel_generations))
+        self._engines: dict[str, Engine] = {}
+        self._activity: dict[str, Activity] = {}
+        self._threads: dict[str, threading.Thread] = {}
+        self._lock = threading.Lock()
+
+    # ----- creating and opening sessions ---------------------------------------------------------------
+    def new_sim_session(self, spec: NewSimSession) -> str:
+        """Start a session on a simulated task. Bad names or budgets raise ValueError with the reason."""
+        from collabvr.sim import SIMULATED_LABEL, get_family, make_task
+
+        task = make_task(spec.family, spec.difficulty, int(spec.seed))
+        vlm_spec = registry.sim_vlm_spec(spec.family, spec.vlm_profile, spec.latency_s)
+        vgm_spec = registry.sim_vgm_spec(spec.family, spec.vgm_profile, spec.latency_s)
+        vlm, vgm = registry.build_vlm(vlm_spec), registry.build_vgm(vgm_spec)
+        task_spec = TaskSpec(prompt=task.prompt, source="sim", family=spec.family, difficulty=spec.difficulty,
+                             task_seed=int(spec.seed))
+        engine = Engine.start(
+            self.store, self.artifacts, vlm, _GatedVGM(vgm, self._gate), task=task_spec,
+            input_image=get_family(spec.family).render(task.initial), config=spec.config, seed=int(spec.seed),
+            title=spec.title.strip() or f"[{SIMULATED_LABEL}] {spec.family}/{spec.difficulty}/seed {spec.seed}",
+            judge=registry.judge_for(task_spec), vlm_label=registry.label(vlm, vlm_spec),
+            vgm_label=registry.label(vgm, vgm_spec))
+        with self._lock:
+            self._engines[engine.session_id] = engine
+        return engine.session_id
+
+    def new_upload_session(self, image: np.ndarray, prompt: str, vlm_key: str, vgm_key: str,
+                           config: LoopConfig | None = None, title: str = "") -> str:
+        """Start a session on a person's image and prompt. The image and prompt are checked first; a backend
+        that cannot run here raises registry.BackendUnavailable with the reason."""
+        check_image(image)
+        check_prompt(prompt, "task prompt")
+        chosen = {(c.role, c.key): c for c in registry.choices()}
+        for role, key in (("vlm", vlm_key), ("vgm", vgm_key)):
+            choice = chosen.get((role, key))
+            if choice is None:
+                raise registry.BackendUnavailable(f"unknown {role.upper()} backend {key!r}")
+            if not choice.available:
+                raise registry.BackendUnavailable(f"{choice.label} cannot run here: {choice.why_not}")
+            if choice.simulated:
+                raise registry.BackendUnavailable(
+                    f"{choice.label} only understands the simulated world's own tasks; pick a simulated task, "
+                    "or a real backend for an uploaded image")
+        raise registry.BackendUnavailable("no real backend can run in this build")
+
+    def engine(self, session_id: str) -> Engine:
+        """The session's engine, rebuilt from the backends it recorded if this process has not opened it."""
+        with self._lock:
+            engine = self._engines.get(session_id)
+        if engine is not None:
+            return engine
+        events = self.store.read(session_id)
+        started = events[0]
+        vlm, vgm = registry.backends_for(started.vlm, started.vgm)  # type: ignore[union-attr]
+        engine = Engine(self.store, self.artifacts, vlm, _GatedVGM(vgm, self._gate), session_id,
+                        judge=registry.judge_for(started.task))  # type: ignore[union-attr]
+        with self._lock:
+            return self._engines.setdefault(session_id, engine)
+
+    def state(self, session_id: str) -> SessionState:
+        """A fresh fold of the session's log (works without its backends, e.g. to view an old session)."""
+        return fold(self.store.read(session_id))
+
+    def next_command(self, session_id: str) -> Command:
+        return next_command(self.state(session_id))
+
+    # ----- driving -------------------------------------------------------------------------------------
+    def activity(self, session_id: str) -> Activity:
+        with self._lock:
+            return self._activity.get(session_id, Activity(session_id))
+
+    def is_running(self, session_id: str) -> bool:
+        return self.activity(session_id).running
+
+    def start_step(self, session_id: str) -> None:
+        """Run one command in the background (a held command runs: a person asked for it)."""
+        self._start(session_id, "step")
+
+    def start_run(self, session_id: str) -> None:
+        """Run in the background until finished, a breakpoint, a failure, pause or stop."""
+        self._start(session_id, "run")
+
+    def pause(self, session_id: str) -> None:
+        self.engine(session_id).pause()
+
+    def stop(self, session_id: str) -> None:
+        self.engine(session_id).stop()
+
+    def wait(self, session_id: str, timeout: float = 60.0) -> Activity:
+        """Block until the session's worker is idle (for scripts and tests)."""
+        with self._lock:
+            thread = self._threads.get(session_id)
+        if thread is not None:
+            thread.join(timeout)
+        return self.activity(session_id)
+
+    def _start(self, session_id: str, mode: Literal["step", "run"]) -> None:
+        engine = self.engine(session_id)
+        state = engine.state
+        if state.finished is not None:
+            raise DecisionError("the session has finished; fork it to continue from an earlier point")
+        with self._lock:
+            if self._activity.get(session_id, Activity(session_id)).running:
+                raise SessionBusy(f"session {session_id} is already running "
+                                  f"({self._activity[session_id].command}); pause or stop it first")
+            self._activity[session_id] = Activity(session_id, running=True, mode=mode, started_at=time.time())
+            thread = threading.Thread(target=self._work, args=(engine, mode), name=f"session-{session_id}",
+                                      daemon=True)
+            self._threads[session_id] = thread
+        thread.start()
+
+    def _work(self, engine: Engine, mode: str) -> None:
+        session_id = engine.session_id
+
+        def progress(command: str, done: int, total: int) -> None:
+            self._update(session_id, command=command, done=done, total=total)
+
+        error = ""
+        try:
+            if mode == "step":
+                engine.step(progress=progress)
+            else:
+                engine.run(progress=progress)
+        except Exception as exc:  # shown in the page; the log keeps everything appended before it
+            error = f"{type(exc).__name__}: {exc}"
+        finally:
+            self._update(session_id, running=False, finished_at=time.time(), error=error)
+
+    def _update(self, session_id: str, **changes: Any) -> None:
+        with self._lock:
+            current = self._activity.get(session_id, Activity(session_id))
+            self._activity[session_id] = replace(current, **changes)
+
+    # ----- people's decisions (validated by the engine, appended as events) -------------------------------
+    def _decide(self, session_id: str, action: Callable[[Engine], Event]) -> Event:
+        return action(self.engine(session_id))
+
+    def edit_action(self, session_id: str, step: int, text: str, actor: str, reason: str = "") -> Event:
+        return self._decide(session_id, lambda e: e.edit_action(step, text, actor, reason))
+
+    def override_verdict(self, session_id: str, step: int, attempt: int, verdict: str, actor: str,
+                         reason: str = "", suggestion: str = "") -> Event:
+        return self._decide(session_id, lambda e: e.override_verdict(step, attempt, verdict, actor, reason,  # type: ignore[arg-type]
+                                                                     suggestion))
+
+    def request_route(self, session_id: str, step: int, action: str, actor: str, **options: Any) -> Event:
+        return self._decide(session_id, lambda e: e.request_route(step, action, actor, **options))  # type: ignore[arg-type]
+
+    def annotate(self, session_id: str, target: str, label: str, value: int | str, actor: str,
+                 reason: str = "") -> Event:
+        return self._decide(session_id, lambda e: e.annotate(target, label, value, actor, reason))  # type: ignore[arg-type]
+
+    def set_breakpoints(self, session_id: str, breakpoints: list[str], actor: str) -> Event:
+        return self._decide(session_id, lambda e: e.set_breakpoints(breakpoints, actor))
+
+    def fork(self, session_id: str, at_seq: int) -> str:
+        return Engine.fork(self.store, session_id, at_seq)
+
+    def forget(self, session_id: str) -> None:
+        """Drop this process's engine of a session (before deleting it). Refused while it runs."""
+        if self.is_running(session_id):
+            raise SessionBusy(f"session {session_id} is running; stop it before deleting it")
+        with self._lock:
+            self._engines.pop(session_id, None)
+            self._activity.pop(session_id, None)
+            self._threads.pop(session_id, None)
+
+
+def check_image(image: np.ndarray) -> np.ndarray:
+    """An uploaded image must be RGB uint8, at least 16 px and at most 4096 px a side."""
+    if not isinstance(image, np.ndarray) or image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+        raise DecisionError("the image must be an RGB picture (PNG or JPEG)")
+    height, width = image.shape[:2]
+    if min(height, width) < MIN_IMAGE_SIDE:
+        raise DecisionError(f"the image is {width}x{height}; each side must be at least {MIN_IMAGE_SIDE} px")
+    if max(height, width) > MAX_IMAGE_SIDE:
+        raise DecisionError(f"the image is {width}x{height}; each side must be at most {MAX_IMAGE_SIDE} px")
+    return image

@@ -1,0 +1,126 @@
+"""The app's session service: background runs, progress, pause/stop, restart, concurrency."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+
+from collabvr.artifacts import ArtifactFolder
+from collabvr.config import LoopConfig
+from collabvr.engine import DecisionError
+from collabvr.loop import Kind
+from collabvr.registry import BackendUnavailable
+from collabvr.studio import NewSimSession, SessionBusy, Studio
+from storage import SQLiteEventStore
+
+
+@pytest.fixture
+def make_studio(tmp_path):
+    def make():
+        return Studio(SQLiteEventStore(tmp_path / "s.sqlite"), ArtifactFolder(tmp_path / "art"))
+    return make
+
+
+def test_run_happens_in_the_background_and_finishes(make_studio):
+    studio = make_studio()
+    sid = studio.new_sim_session(NewSimSession("maze", "easy", 4, config=LoopConfig(n_max=2)))
+    studio.start_run(sid)
+    activity = studio.wait(sid, 60)
+    assert not activity.running and activity.error == ""
+    assert studio.state(sid).finished is not None
+
+
+def test_a_second_start_while_running_is_refused(make_studio):
+    studio = make_studio()
+    sid = studio.new_sim_session(NewSimSession("blocks", "hard", 1, latency_s=0.2))
+    studio.start_run(sid)
+    with pytest.raises(SessionBusy, match="already running"):
+        studio.start_step(sid)
+    studio.stop(sid)
+    studio.wait(sid, 30)
+
+
+def test_progress_of_the_command_in_flight_is_visible(make_studio):
+    studio = make_studio()
+    sid = studio.new_sim_session(NewSimSession("maze", "hard", 2, latency_s=0.5))
+    studio.start_run(sid)
+    seen = set()
+    deadline = time.time() + 20
+    while time.time() < deadline and not any(c.startswith("generate") for c in seen):
+        seen.add(studio.activity(sid).command)
+        time.sleep(0.05)
+    studio.stop(sid)
+    studio.wait(sid, 30)
+    assert any(c.startswith("plan step 1") for c in seen) and any(c.startswith("generate step 1") for c in seen)
+
+
+def test_stop_cancels_the_generation_in_flight_and_run_resumes_it(make_studio):
+    studio = make_studio()
+    sid = studio.new_sim_session(NewSimSession("shapes", "easy", 3, latency_s=1.0, config=LoopConfig(n_max=1)))
+    studio.start_run(sid)
+    deadline = time.time() + 20
+    while not studio.activity(sid).command.startswith("generate") and time.time() < deadline:
+        time.sleep(0.05)
+    studio.stop(sid)
+    studio.wait(sid, 30)
+    state = studio.state(sid)
+    assert state.status == "stopped" and state.failures[-1].error == "BackendCancelled"
+    assert studio.next_command(sid).kind is Kind.GENERATE
+    studio.start_run(sid)
+    studio.wait(sid, 60)
+    assert studio.state(sid).finished is not None
+
+
+def test_pause_lets_the_current_command_finish(make_studio):
+    studio = make_studio()
+    sid = studio.new_sim_session(NewSimSession("maze", "hard", 5, latency_s=0.3))
+    studio.start_run(sid)
+    time.sleep(0.1)
+    studio.pause(sid)
+    studio.wait(sid, 30)
+    state = studio.state(sid)
+    assert state.finished is None and not state.failures and state.seq >= 2
+
+
+def test_a_restarted_process_reopens_and_resumes_a_session(make_studio):
+    first = make_studio()
+    sid = first.new_sim_session(NewSimSession("blocks", "easy", 6, config=LoopConfig(breakpoints=("after_verify",))))
+    first.start_run(sid)
+    first.wait(sid, 60)
+    before = first.state(sid)
+    second = make_studio()  # a new process: nothing cached
+    assert second.state(sid).seq == before.seq
+    assert second.next_command(sid).kind is Kind.WAIT
+    second.set_breakpoints(sid, [], actor="ana")
+    second.start_run(sid)
+    second.wait(sid, 60)
+    assert second.state(sid).finished is not None
+
+
+def test_two_sessions_run_at_once_without_disturbing_each_other(make_studio):
+    studio = make_studio()
+    a = studio.new_sim_session(NewSimSession("maze", "hard", 8, latency_s=0.05))
+    b = studio.new_sim_session(NewSimSession("shapes", "hard", 8, latency_s=0.05))
+    studio.start_run(a)
+    studio.start_run(b)
+    studio.wait(a, 120)
+    studio.wait(b, 120)
+    for sid, family in ((a, "maze"), (b, "shapes")):
+        state = studio.state(sid)
+        assert state.finished is not None and state.started.task.family == family
+
+
+def test_uploaded_image_and_prompt_are_checked_before_any_backend(make_studio):
+    studio = make_studio()
+    with pytest.raises(DecisionError, match="at least 16"):
+        studio.new_upload_session(np.zeros((8, 8, 3), np.uint8), "do it", "sim:perfect", "sim:default")
+    with pytest.raises(DecisionError, match="at most 4096"):
+        studio.new_upload_session(np.zeros((5000, 20, 3), np.uint8), "do it", "sim:perfect", "sim:default")
+    with pytest.raises(DecisionError, match="empty"):
+        studio.new_upload_session(np.zeros((64, 64, 3), np.uint8), "  ", "sim:perfect", "sim:default")
+    with pytest.raises(BackendUnavailable, match="cannot run here"):
+        studio.new_upload_session(np.zeros((64, 64, 3), np.uint8), "do it", "gemini", "sim:default")
+    with pytest.raises(BackendUnavailable, match="simulated world"):
+        studio.new_upload_session(np.zeros((64, 64, 3), np.uint8), "do it", "sim:perfect", "sim:default")
