@@ -241,8 +241,8 @@ def test_the_session_row_follows_the_log_status_and_cost(store):
     row = store.get_session("s1")
     assert row.status == "finished" and row.cost == finished().cost.model_dump(mode="json")
     assert row.task == started().task.model_dump() and row.config["n_max"] == 2
-    assert row.backends == {"vlm": {"name": "scripted-vlm", "simulated": True},
-                            "vgm": {"name": "scripted-vgm", "simulated": True}}
+    assert row.backends == {"vlm": {"name": "scripted-vlm", "simulated": True, "spec": {}},
+                            "vgm": {"name": "scripted-vgm", "simulated": True, "spec": {}}}
     assert row.created == 1_000.0 and row.updated > row.created and row.parent_session is None
 
 
