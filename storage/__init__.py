@@ -4,7 +4,8 @@ Never imports gradio; collabvr/ never imports this package's sqlite code, only t
 """
 
 from storage.data_dir import DATA_DIR_ENV, open_data_dir, resolve_data_dir
+from storage.export import ArchiveError, ExportResult, export_all, export_sessions, import_archive
 from storage.sqlite_store import AnnotationRow, SessionRow, SQLiteEventStore, StoreBusy
 
-__all__ = ["AnnotationRow", "DATA_DIR_ENV", "SQLiteEventStore", "SessionRow", "StoreBusy", "open_data_dir",
-           "resolve_data_dir"]
+__all__ = ["AnnotationRow", "ArchiveError", "DATA_DIR_ENV", "ExportResult", "SQLiteEventStore", "SessionRow", "StoreBusy",
+           "export_all", "export_sessions", "import_archive", "open_data_dir", "resolve_data_dir"]
