@@ -74,7 +74,8 @@ def _natural_command(state: SessionState) -> Command:
     if last.verified is None:
         return Command(Kind.VERIFY, step=step.number, attempt=last.number)
 
-    accepted = _accepted_attempt(step)
+    # A route a person asked for wins over an accept: asking to regenerate says the clip is not wanted.
+    accepted = _accepted_attempt(step) if step.pending_route is None else None
     if accepted is not None:
         return Command(Kind.ACCEPT, step=step.number, attempt=accepted.number)
     return _after_reject(state, step, last)

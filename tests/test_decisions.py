@@ -176,6 +176,20 @@ def test_person_requested_fallback_generates_the_task_prompt(folder):
     assert engine.state.finished is not None and len(engine.state.steps) == 1
 
 
+def test_a_requested_regen_wins_over_an_accepted_clip(folder):
+    vgm = ScriptedVGM()
+    vlm = ScriptedVLM(plans=[plan("a")], verdicts=[accept(), accept()])
+    engine = make(folder, vlm, vgm, n_max=1, breakpoints=("after_verify",))
+    engine.run()
+    engine.request_route(1, "regen", actor="ana", frame_index=10, reason="the clip is too fast")
+    assert engine.next_command().kind is Kind.GENERATE
+    engine.run()
+    engine.run()
+    step = engine.state.steps[0]
+    assert [a.purpose for a in step.attempts] == ["attempt", "regen"] and step.result_attempt == 2
+    assert frame_code(vgm.requests[1].image) == (1, 10)
+
+
 def test_regen_frame_outside_the_clip_is_refused(folder):
     engine = make(folder, ScriptedVLM(plans=[plan("a")], verdicts=[reject(0.1)]), n_max=1,
                   breakpoints=("on_reject",))

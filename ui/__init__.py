@@ -1,0 +1,76 @@
+"""The audit app's Gradio UI: one module per panel, one place that wires events (ui/wiring.py), handlers as
+plain functions (ui/handlers.py) and the timeline's HTML as pure functions of a session's state
+(ui/render.py). No loop logic lives here: the UI only calls the Studio, the store, collabvr.report and
+collabvr.agreement.
+
+Stable hooks for browser and API tests (keep them when you change the page):
+
+elem_id (interactive components and the main displays)
+    top bar        session-id, annotator
+    new session    new-session (accordion), task-source, family, difficulty, seed, task-preview, task-prompt,
+                   upload-image, upload-prompt, vlm-choice, vgm-choice, backend-availability, n-max, m,
+                   first-seconds, later-seconds, sim-latency, new-breakpoints, start-session,
+                   new-session-message
+    control        status-line, btn-step, btn-run, btn-pause, btn-stop, breakpoints, control-message, timeline
+    decisions      decide-panel, decision-attempt, override-reason, override-suggestion, btn-override-accept,
+                   btn-override-reject, next-action, btn-save-action, route-panel, regen-frame, regen-preview,
+                   btn-regen, split-steps, btn-split, btn-fallback, decision-message, fork-panel, fork-step,
+                   btn-fork
+    annotation     annotate-panel, annot-target, btn-prev-attempt, btn-next-attempt, btn-d2-accept,
+                   btn-d2-reject, btn-d3-1, btn-d3-2, btn-d3-3, d1, btn-d1, note, btn-note,
+                   annotation-message, shortcuts (accordion with the cheat sheet; "?" also toggles
+                   #shortcut-sheet)
+    agreement      agreement-panel, agreement-scope, btn-agreement, agreement-message, agreement-table,
+                   chart-seconds, chart-confusion, chart-verdicts
+    sessions tab   session-search, session-status, btn-list-sessions, sessions-table, session-pick, btn-open,
+                   btn-resume, btn-export, confirm-delete, btn-delete, sessions-message, export-files,
+                   final-video
+
+api_name (gradio_client: Client(url).predict(..., api_name="/<name>"))
+    new_session(source, family, difficulty, seed, upload_image, upload_prompt, vlm, vgm, n_max, m,
+                first_seconds, later_seconds, breakpoints, latency) -> (session_id, message)
+    step, run, pause, stop (session_id, decision_attempt, annot_target) -> (message, status, timeline, ...)
+    refresh (session_id, decision_attempt, annot_target) -> (status, timeline, ...)
+    set_breakpoints (session_id, decision_attempt, annot_target, breakpoints, annotator) -> (message, ...)
+    override (session_id, target, verdict, reason, suggestion, annotator) -> (message, timeline)
+    edit_action (session_id, decision_attempt, annot_target, text, annotator) -> (message, ...)
+    route_regen (session_id, decision_attempt, annot_target, attempt, frame, suggestion, annotator)
+    route_split (session_id, decision_attempt, annot_target, sub_steps, annotator)
+    route_fallback (session_id, decision_attempt, annot_target, annotator)
+    annotate (session_id, target, label, value, annotator) -> (message, timeline)
+    agreement (session_id, scope) -> (message, table, chart, chart, chart)
+    fork (session_id, step) -> (new session_id, message)
+    list_sessions (search, status, picked) -> (table, session choices)
+    open_session (session_id) -> (session_id, message)
+    delete_session (session_id, confirmed, open_session_id, search, status) -> (message, table, ...)
+    export_session (session_id) -> (files, message)
+
+CSS hooks of the timeline: .step-card[data-step], .attempt-row[data-step][data-attempt],
+.verdict-badge.accept|.reject, .prompt-diff (with <del>/<ins>), .frames img.failing, .route, .ssim,
+.human-decision, .simulated-label, video.clip, .backend-failed, .session-finished.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+
+_HERE = Path(__file__).resolve().parent
+CSS = (_HERE / "style.css").read_text(encoding="utf-8")
+HEAD = "<script>\n" + (_HERE / "shortcuts.js").read_text(encoding="utf-8") + "\n</script>"
+
+
+def launch_options() -> dict[str, Any]:
+    """What Gradio 6 takes at launch() rather than in Blocks(): the page's CSS and the shortcut script."""
+    return {"css": CSS, "head": HEAD}
+
+
+def create_app(*args: Any, **kwargs: Any):
+    """ui.wiring.create_app(studio, store, artifacts, data_dir=None, default_latency=0.0) -> gr.Blocks."""
+    from ui.wiring import create_app as build
+
+    return build(*args, **kwargs)
+
+
+__all__ = ["CSS", "HEAD", "create_app", "launch_options"]
