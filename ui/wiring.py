@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import secrets
 from pathlib import Path
 from typing import Any, Callable
 
@@ -38,8 +40,26 @@ def create_app(studio: Studio, store: SQLiteEventStore, artifacts: ArtifactFolde
     return demo
 
 
+def _browser_secret(data_dir: Path) -> str | None:
+    """The key BrowserState encrypts this browser's saved session and annotator with. Gradio's default is a
+    new random key per launch, which loses both at every server restart; keep one per data folder instead
+    (None, i.e. Gradio's default, when the folder cannot hold it)."""
+    path = Path(data_dir) / "browser-state.key"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w", encoding="utf-8") as out:
+                out.write(secrets.token_urlsafe(24))
+        except FileExistsError:  # kept from an earlier launch (or another process wrote it first)
+            pass
+        return path.read_text(encoding="utf-8").strip() or None
+    except OSError:
+        return None
+
+
 def _build(svc: Services, demo: gr.Blocks) -> None:
-    saved = gr.BrowserState({"session_id": "", "annotator": ""}, storage_key=STORAGE_KEY)
+    saved = gr.BrowserState({"session_id": "", "annotator": ""}, storage_key=STORAGE_KEY,
+                            secret=_browser_secret(svc.data_dir))
     seen = gr.State({})
     with gr.Row(elem_id="topbar", equal_height=True):
         gr.HTML('<div class="brand"><h1>CollabVR Studio</h1><span>plan · generate · verify · route — '
@@ -73,7 +93,10 @@ def _build(svc: Services, demo: gr.Blocks) -> None:
 
     def show(session_id: str, last: dict, attempt: str | None, target: str | None, force: bool = True) -> list:
         if not session_id:
-            return _no_session()
+            # Only a person's action blanks the view. A timer tick sent before a session opened can be
+            # answered after that session's view was shown; blanking then left the page empty for good,
+            # because `seen` already said the session was on screen.
+            return _no_session() if force else [gr.skip()] * len(view_outputs)
         if force:
             view, changed = handlers.session_view(svc, session_id), True
         else:

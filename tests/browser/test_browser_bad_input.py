@@ -1,0 +1,77 @@
+"""Bad input in the page gets a clear message, and the page keeps working afterwards."""
+
+from __future__ import annotations
+
+from PIL import Image
+from playwright.sync_api import expect
+
+
+def test_bad_uploads_and_prompts_get_clear_messages(studio, page, shot, tmp_path):
+    studio.radio("task-source", "Upload an image")
+    expect(page.locator("#upload-prompt")).to_be_visible()
+    expect(page.locator("#family")).to_be_hidden()
+
+    # Nothing chosen at all.
+    studio.click("start-session")
+    studio.message("new-session-message", r"⚠ choose an image file to upload")
+
+    # A text file passed off as an image.
+    fake = tmp_path / "notes.png"
+    fake.write_text("this is not a picture\n" * 20)
+    page.locator("#upload-image input[type=file]").set_input_files(str(fake))
+    expect(page.locator("#upload-image")).to_contain_text("notes")
+    studio.fill("upload-prompt", "Move the cup to the left.")
+    studio.click("start-session")
+    studio.message("new-session-message", r"⚠ notes\.png is not an image this app can read \(PNG or JPEG\)")
+    shot(page, "not-an-image")
+
+    # A real but tiny picture.
+    page.locator("#upload-image button[aria-label='Clear']").first.click()
+    tiny = tmp_path / "tiny.png"
+    Image.new("RGB", (8, 8), "red").save(tiny)
+    page.locator("#upload-image input[type=file]").set_input_files(str(tiny))
+    expect(page.locator("#upload-image")).to_contain_text("tiny")
+    studio.click("start-session")
+    studio.message("new-session-message", r"⚠ the image is 8x8; each side must be at least 16 px")
+
+    # A good picture with an empty (blank) prompt.
+    page.locator("#upload-image button[aria-label='Clear']").first.click()
+    good = tmp_path / "room.png"
+    Image.new("RGB", (64, 48), (40, 120, 200)).save(good)
+    page.locator("#upload-image input[type=file]").set_input_files(str(good))
+    expect(page.locator("#upload-image")).to_contain_text("room")
+    studio.fill("upload-prompt", "   ")
+    studio.click("start-session")
+    studio.message("new-session-message", r"⚠ the task prompt is empty")
+
+    # A very long prompt: the box stops at 4000 characters, and the simulated backends say why they cannot
+    # take an uploaded image (there is no real backend in this build).
+    studio.field("upload-prompt").fill("slide the cup left " * 400)
+    assert len(studio.value("upload-prompt")) == 4000
+    studio.click("start-session")
+    studio.message("new-session-message", r"⚠ .*only understands the simulated world's own tasks")
+    assert studio.value("session-id") == ""  # nothing was started
+    expect(page.locator("#timeline .timeline-root.empty")).to_be_visible()
+    shot(page)
+
+    # Nothing broke: back to a simulated task, a session starts and steps.
+    studio.radio("task-source", "Simulated task")
+    expect(page.locator("#family")).to_be_visible()
+    sid = studio.new_sim_session(family="blocks", seed=1, n_max=1, m=1)
+    assert "next: generate step 1 attempt 1" in studio.step()
+    assert sid in studio.status()
+    assert not page.errors, page.errors
+
+
+def test_decisions_without_a_session_or_name_are_refused_clearly(studio, page, shot):
+    studio.click("btn-step")
+    studio.message("control-message", r"⚠ no session is open")
+    studio.new_sim_session(family="maze", seed=0, breakpoints=["after_verify"])
+    assert "breakpoint: after verification" in studio.run()
+    studio.click("btn-override-reject")  # no annotator name yet
+    studio.message("decision-message", r"⚠ enter your name in the Annotator box first")
+    studio.click("btn-run")  # held at a breakpoint: Run says nothing happens, nothing breaks
+    studio.wait_idle()
+    studio.fill("annotator", "x" * 200)
+    assert len(studio.value("annotator")) == 80  # the box keeps names short
+    shot(page)
