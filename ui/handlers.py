@@ -22,6 +22,7 @@ from collabvr import registry
 from collabvr.config import BREAKPOINTS, LoopConfig
 from collabvr.engine import MAX_PROMPT_CHARS, DecisionError
 from collabvr.events import BackendFailed, Event, attempt_target
+from collabvr.loop import Command, Kind, next_command
 from collabvr.state import SessionState
 from collabvr.store import StoreError
 from collabvr.studio import MAX_IMAGE_SIDE, NewSimSession, SessionBusy, Studio
@@ -270,7 +271,13 @@ def interrupted(svc: Services, sid: str, status: str) -> bool:
     """A session left mid-run by an earlier process: the log says running, but no worker in this process
     has driven it since the start."""
     activity = svc.studio.activity(sid)
-    return status == "running" and not activity.running and activity.started_at == 0.0
+    if status != "running" or activity.running or activity.started_at != 0.0:
+        return False
+    state = _fold(svc.store.read(sid))
+    fork = state.started.fork
+    if fork is not None and state.seq == fork.at_seq:
+        return False  # a fresh fork waits for its first command; nothing was interrupted
+    return _next_command(state).kind is not Kind.WAIT  # held at a breakpoint is paused, not interrupted
 
 
 def session_view(svc: Services, sid: str) -> SessionView:
@@ -311,8 +318,7 @@ def _fold(events: list[Event]) -> SessionState:
     return fold(events)
 
 
-def _next_command(state: SessionState):
-    from collabvr.loop import next_command
+def _next_command(state: SessionState) -> Command:
     return next_command(state)
 
 
