@@ -279,6 +279,14 @@ def _build(svc: Services, demo: gr.Blocks) -> None:
 
     ses["export"].click(export, ses["pick"], [ses["files"], ses["message"]], api_name="export_session")
 
+    # The sessions view follows the open session (a new one, a fork, one opened by id), so Export and
+    # Delete act on what is on screen unless the person picks another.
+    def follow(session_id, search, status):
+        table, ids = handlers.list_sessions(svc, search, status)
+        return table, gr.update(choices=ids, value=session_id if session_id in ids else (ids[0] if ids else None))
+
+    sid.change(follow, [sid, ses["search"], ses["status"]], [ses["table"], ses["pick"]], **PRIVATE, **QUIET)
+
     # ----- what a page reload restores ----------------------------------------------------------------------------
     sid.change(lambda s, kept: {**(kept or {}), "session_id": s}, [sid, saved], saved, **PRIVATE, **QUIET)
     annotator.change(lambda a, kept: {**(kept or {}), "annotator": (a or "").strip()}, [annotator, saved], saved,

@@ -123,3 +123,15 @@ def test_restart_mid_run_marks_interrupted_and_run_resumes(app_factory, page, sh
     wait_row(studio, sid, 2, r"^finished$")
     studio.tab("Session")
     shot(page)
+
+
+def test_the_sessions_view_follows_the_open_session(studio, page, shot):
+    first = studio.new_sim_session(family="maze", seed=0, n_max=1, m=1)
+    second = studio.new_sim_session(family="shapes", seed=1, n_max=1, m=1)
+    studio.tab("Sessions")
+    # No "Refresh list": the picker already names the session on screen, and the table lists both.
+    page.wait_for_function(
+        "(sid) => document.querySelector('#session-pick input[role=combobox]').value === sid", arg=second)
+    page.wait_for_function("() => document.querySelectorAll('#sessions-table [role=row].virtual-row').length >= 2")
+    assert {first, second} <= {row[0] for row in studio.table("sessions-table")}
+    shot(page)
