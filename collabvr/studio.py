@@ -244,6 +244,20 @@ class Studio:
     def fork(self, session_id: str, at_seq: int) -> str:
         return Engine.fork(self.store, session_id, at_seq)
 
+    def fork_at_step(self, session_id: str, step: int) -> str:
+        """A fork that re-runs `step` from its start: it keeps the step's plan and everything before it and
+        generates the step anew (the events before the step's first clip)."""
+        events = self.store.read(session_id)
+        planned = None
+        for index, event in enumerate(events):
+            if event.type == "StepPlanned" and event.step == step:  # type: ignore[union-attr]
+                planned = index
+            if planned is not None and event.type == "ClipGenerated" and event.step == step:  # type: ignore[union-attr]
+                return self.fork(session_id, index)
+        if planned is None:
+            raise DecisionError(f"the session has no step {step}")
+        return self.fork(session_id, len(events))
+
     def forget(self, session_id: str) -> None:
         """Drop this process's engine of a session (before deleting it). Refused while it runs."""
         if self.is_running(session_id):

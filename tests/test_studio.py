@@ -124,3 +124,16 @@ def test_uploaded_image_and_prompt_are_checked_before_any_backend(make_studio):
         studio.new_upload_session(np.zeros((64, 64, 3), np.uint8), "do it", "gemini", "sim:default")
     with pytest.raises(BackendUnavailable, match="simulated world"):
         studio.new_upload_session(np.zeros((64, 64, 3), np.uint8), "do it", "sim:perfect", "sim:default")
+
+
+def test_fork_at_a_step_regenerates_that_step_from_its_plan(make_studio):
+    studio = make_studio()
+    sid = studio.new_sim_session(NewSimSession("maze", "hard", 4, config=LoopConfig(n_max=2)))
+    studio.start_run(sid)
+    studio.wait(sid, 60)
+    child = studio.fork_at_step(sid, 2)
+    events = studio.store.read(child)
+    assert events[-1].type == "StepPlanned" and events[-1].step == 2
+    assert studio.next_command(child).kind is Kind.GENERATE
+    with pytest.raises(DecisionError, match="no step 9"):
+        studio.fork_at_step(sid, 9)

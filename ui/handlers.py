@@ -530,21 +530,6 @@ def _routable(svc: Services, sid: str) -> None:
                             "first, then route")
 
 
-def fork_seq(svc: Services, sid: str, step_number: int) -> int:
-    """The fork point that re-runs `step_number` from its start: the events before its first clip (its plan
-    and everything earlier are kept; the fork generates it anew)."""
-    events = svc.store.read(sid)
-    planned = None
-    for index, event in enumerate(events):
-        if event.type == "StepPlanned" and event.step == step_number:
-            planned = index
-        if planned is not None and event.type == "ClipGenerated" and event.step == step_number:
-            return index
-    if planned is None:
-        raise DecisionError(f"the session has no step {step_number}")
-    return len(events)
-
-
 def fork(svc: Services, sid: str | None, step_number: Any) -> tuple[str, str]:
     missing = _need_session(sid)
     if missing:
@@ -555,7 +540,7 @@ def fork(svc: Services, sid: str | None, step_number: Any) -> tuple[str, str]:
         if step_number in (None, ""):
             raise DecisionError("pick the step to fork from")
         number = int(str(step_number).removeprefix("step ").strip())
-        created.append(svc.studio.fork(sid, fork_seq(svc, sid, number)))
+        created.append(svc.studio.fork_at_step(sid, number))
         return ok(f"forked {sid} at the start of step {number} into {created[0]}; it is open now")
     message = _guarded(work)
     return (created[0] if created else ""), message
