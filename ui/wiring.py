@@ -180,12 +180,20 @@ def _build(svc: Services, demo: gr.Blocks) -> None:
         with_view(lambda s, who: handlers.route_fallback(svc, s, who)),
         view_inputs + [annotator], decision_outputs, api_name="route_fallback", **QUIET)
 
-    def regen_source(session_id, target):
-        last, suggested = handlers.regen_source(svc, session_id, target)
-        return gr.update(maximum=max(last, 1), value=suggested), handlers.regen_preview(svc, session_id, target,
-                                                                                         suggested)
+    # The view re-sets the attempt picker on every refresh; the frame slider is reset only when the picked
+    # attempt really changes, so a refresh never overwrites the frame a person chose.
+    regen_for = gr.State("")
 
-    dec["attempt"].change(regen_source, [sid, dec["attempt"]], [dec["frame"], dec["preview"]], **PRIVATE, **QUIET)
+    def regen_source(session_id, target, shown_for):
+        key = f"{session_id}|{target}"
+        if key == shown_for:
+            return gr.skip(), gr.skip(), shown_for
+        last, suggested = handlers.regen_source(svc, session_id, target)
+        return (gr.update(maximum=max(last, 1), value=suggested),
+                handlers.regen_preview(svc, session_id, target, suggested), key)
+
+    dec["attempt"].change(regen_source, [sid, dec["attempt"], regen_for], [dec["frame"], dec["preview"], regen_for],
+                          **PRIVATE, **QUIET)
     dec["frame"].release(lambda s, t, f: handlers.regen_preview(svc, s, t, f), [sid, dec["attempt"], dec["frame"]],
                          dec["preview"], **PRIVATE, **QUIET)
 
