@@ -27,7 +27,7 @@ from collabvr.config import BREAKPOINTS, Breakpoint, LoopConfig
 from collabvr.events import (
     ActionEdited, Annotated, Artifact, BackendFailed, BackendLabel, BestAttemptPropagated, BreakpointsSet,
     ClipGenerated, ClipVerified, Event, ForkOrigin, PromptEvolved, RouteRequested, Routed, SessionFinished,
-    SessionStarted, StartPoint, StepAccepted, StepPlanned, TaskSpec, UsageInfo, VerdictOverridden, attempt_target,
+    SessionStarted, StepAccepted, StepPlanned, TaskSpec, UsageInfo, VerdictOverridden, attempt_target,
 )
 from collabvr.loop import Command, Kind, clip_seconds, next_command, split_context
 from collabvr.state import AttemptState, SessionState, StepState, apply, fold, start_point_for_next_attempt

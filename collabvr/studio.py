@@ -21,7 +21,7 @@ from collabvr.backends import VGM, GeneratedClip, GenerateRequest
 from collabvr.config import LoopConfig
 from collabvr.engine import DecisionError, Engine, check_prompt
 from collabvr.events import Event, TaskSpec
-from collabvr.loop import Command, Kind, next_command
+from collabvr.loop import Command, next_command
 from collabvr.state import SessionState, fold
 from collabvr.store import EventStore
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from collabvr.artifacts import ArtifactFolder
-from collabvr.backends import BackendError, MalformedOutput
+from collabvr.backends import MalformedOutput
 from collabvr.config import LoopConfig
 from collabvr.engine import DecisionError, Engine
 from collabvr.events import TaskSpec, attempt_target

@@ -10,10 +10,9 @@ from collabvr.artifacts import ArtifactFolder
 from collabvr.config import LoopConfig
 from collabvr.engine import Engine
 from collabvr.events import TaskSpec
-from collabvr.loop import Kind
 from collabvr.store import MemoryEventStore
 
-from scripted import FlakyError, ScriptedVGM, ScriptedVLM, accept, frame_code, plan, reject, route
+from scripted import ScriptedVGM, ScriptedVLM, accept, frame_code, plan, reject, route
 
 
 TASK = TaskSpec(prompt="Move the red disc to the green goal.", source="upload")

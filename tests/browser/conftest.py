@@ -308,7 +308,6 @@ class Studio:
         self.page.locator(f"#{elem_id}").click()
 
     def open_accordion(self, elem_id: str) -> None:
-        acc = self.el(elem_id)
         button = self.page.locator(f"#{elem_id} > button.label-wrap")
         if "open" not in (button.get_attribute("class") or ""):
             button.click()
