@@ -14,6 +14,7 @@ This module never imports the durable store (storage/ uses sqlite). The composit
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import shutil
 import sys
@@ -86,6 +87,22 @@ def build_parser(store_factory: StoreFactory | None = None,
     stats.add_argument("--json", action="store_true", help="print JSON instead of a table")
     stats.set_defaults(handler=cmd_stats)
 
+    calibrate = sub.add_parser(
+        "calibrate", help="compare the simulated world with the paper's run statistics (appendix C)",
+        description="Run the hard suite (every family, each seed) through the real loop and print each "
+                    "statistic the paper measured of real runs, the simulated world's value and the gap. "
+                    "With --fit, first search the behaviour knobs on those seeds and print the values found.")
+    calibrate.add_argument("--profile", default="paper", help="simulated VGM profile (default paper)")
+    calibrate.add_argument("--verifier-profile", default=None,
+                           help="simulated verifier profile (default: the one the VGM profile was calibrated with)")
+    calibrate.add_argument("--seeds", default="0-199", help="training seeds, e.g. 0-199 (default)")
+    calibrate.add_argument("--workers", type=int, default=2, help="parallel processes (default 2)")
+    calibrate.add_argument("--fit", action="store_true",
+                           help="search the knobs (coordinate search; slow: every try runs the whole suite)")
+    calibrate.add_argument("--rounds", type=int, default=2, help="rounds of the search with --fit (default 2)")
+    calibrate.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    calibrate.set_defaults(handler=cmd_calibrate)
+
     for register in extra_commands:
         register(sub, store_factory)
     return parser
@@ -114,9 +131,19 @@ def _add_task_args(p: argparse.ArgumentParser, single: bool = True) -> None:
     p.add_argument("--later-seconds", type=float, default=3.0, help="clip length of later clips (default 3)")
     p.add_argument("--no-router", action="store_true", help="propagate the best attempt instead of routing")
     p.add_argument("--max-vgm-seconds", type=float, default=None, help="cap on generated seconds")
-    p.add_argument("--vgm-profile", default="default", help="simulated VGM profile: default, hard, perfect")
-    p.add_argument("--verifier-profile", default="gemini-2.5-pro",
-                   help="simulated verifier error profile: gemini-2.5-pro, qwen3.5-27b, qwen3.5-9b, perfect")
+    p.add_argument("--vgm-profile", default="paper",
+                   help="simulated VGM profile: paper (default, calibrated to the paper's run statistics), "
+                        "legacy (the simulator before calibration), hard, perfect")
+    p.add_argument("--verifier-profile", default=None,
+                   help="simulated verifier error profile: gemini-2.5-pro-paper, gemini-2.5-pro, qwen3.5-27b, "
+                        "qwen3.5-9b, perfect (default: the one the VGM profile was calibrated with)")
+
+
+def _pick_verifier(args: argparse.Namespace) -> None:
+    """Without --verifier-profile, the verifier the VGM profile was calibrated with (raises ValueError for
+    an unknown VGM profile)."""
+    if args.verifier_profile is None:
+        args.verifier_profile = _sim().verifier_for(args.vgm_profile)
 
 
 def _config(args: argparse.Namespace, breakpoints: Sequence[str] = ()) -> LoopConfig:
@@ -251,6 +278,7 @@ def cmd_run(args: argparse.Namespace, store_factory: StoreFactory | None = None)
         print("error: run needs --out DIR, or --db PATH / --data-dir DIR to record the session in", file=sys.stderr)
         return EXIT_USAGE
     try:
+        _pick_verifier(args)
         config = _config(args, args.breakpoint)
         sim.make_task(args.family, args.difficulty, args.seed)
         registry.build_vlm(registry.sim_vlm_spec(args.family, args.verifier_profile, latency_s=args.sim_latency))
@@ -298,7 +326,8 @@ def _stats_job(job: tuple) -> dict:
     config = LoopConfig.model_validate_json(config_json)
     engine, result = run_one(family, difficulty, seed, config, Path(out), vgm_profile, verifier_profile)
     shutil.rmtree(out, ignore_errors=True)
-    return {"family": family, "seed": seed, "success": result["success"], "vgm_seconds": result["vgm_seconds"],
+    return {"family": family, "seed": seed, "success": result["success"], "score": result["score"],
+            "finished": result["status"] == "finished", "vgm_seconds": result["vgm_seconds"],
             "steps": result["steps"], "attempts": result["attempts"], "vlm_calls": result["vlm_calls"],
             "branches": result["branches"]}
 
@@ -308,6 +337,7 @@ def cmd_stats(args: argparse.Namespace) -> int:
 
     sim = _sim()
     try:
+        _pick_verifier(args)
         families = [f.strip() for f in args.families.split(",") if f.strip()]
         for family in families:
             sim.get_family(family)
@@ -337,6 +367,8 @@ def cmd_stats(args: argparse.Namespace) -> int:
         report["families"][family] = {
             "runs": len(mine),
             "success_rate": round(sum(bool(r["success"]) for r in mine) / len(mine), 3),
+            "mean_score": round(sum(r["score"] or 0.0 for r in mine) / len(mine), 3),
+            "unfinished": sum(not r["finished"] for r in mine),
             "mean_vgm_seconds": round(sum(r["vgm_seconds"] for r in mine) / len(mine), 2),
             "mean_steps": round(sum(r["steps"] for r in mine) / len(mine), 2),
             "mean_attempts": round(sum(r["attempts"] for r in mine) / len(mine), 2),
@@ -350,12 +382,12 @@ def cmd_stats(args: argparse.Namespace) -> int:
         return 0
     print(f"[{sim.SIMULATED_LABEL}] {len(rows)} runs at {args.difficulty}, seeds {args.seeds}, "
           f"VGM {args.vgm_profile}, verifier {args.verifier_profile} ({report['elapsed_s']} s)")
-    header = f"{'family':<8}{'success':>8}{'vgm s':>7}{'steps':>6}{'att.':>6}{'1st ok':>7}{'evolve':>7}" \
+    header = f"{'family':<8}{'success':>8}{'score':>6}{'vgm s':>7}{'steps':>6}{'att.':>6}{'1st ok':>7}{'evolve':>7}" \
              f"{'partial':>8}{'regen':>6}{'split':>6}{'fallbk':>7}{'propag':>7}"
     print(header)
     for family, row in report["families"].items():
         b = row["branches"]
-        print(f"{family:<8}{row['success_rate']:>8.0%}{row['mean_vgm_seconds']:>7.1f}{row['mean_steps']:>6.2f}"
+        print(f"{family:<8}{row['success_rate']:>8.0%}{row['mean_score']:>6.2f}{row['mean_vgm_seconds']:>7.1f}{row['mean_steps']:>6.2f}"
               f"{row['mean_attempts']:>6.2f}{b['first_try_accepts']:>7}{b['evolved_prompts']:>7}"
               f"{b['partial_regens']:>8}{b['routes']['regen']:>6}{b['routes']['split']:>6}"
               f"{b['routes']['fallback']:>7}{b['propagated']:>7}")
@@ -365,6 +397,42 @@ def cmd_stats(args: argparse.Namespace) -> int:
                                     ("best-attempt propagation", total.propagated)) if n == 0]
     if missing:
         print(f"never happened: {', '.join(missing)}")
+    unfinished = report["families"]["all"]["unfinished"]
+    print("every session finished" if not unfinished else f"{unfinished} session(s) did not finish")
+    return 0
+
+
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    """A thin wrapper: the work is in collabvr.sim.calibration."""
+    from collabvr.sim import calibration
+
+    sim = _sim()
+    try:
+        seeds = _seed_list(args.seeds)
+        world = calibration.world(args.profile, args.verifier_profile)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    started = time.perf_counter()
+    if args.fit:
+        world, stats = calibration.fit(world, seeds, rounds=args.rounds, workers=args.workers,
+                                       log=lambda line: print(line, file=sys.stderr, flush=True))
+    else:
+        stats = calibration.statistics(calibration.run_suite(world, seeds, workers=args.workers))
+    elapsed = round(time.perf_counter() - started, 1)
+    if args.json:
+        report = {"simulated": True, "profile": args.profile, "seeds": args.seeds, "elapsed_s": elapsed,
+                  "vgm": dataclasses.asdict(world.vgm), "verifier": dataclasses.asdict(world.verifier),
+                  "targets": {t.key: t.value for t in calibration.TARGETS}, "statistics": stats}
+        print(json.dumps(report, indent=2))
+        return 0
+    print(f"[{sim.SIMULATED_LABEL}] calibration of VGM profile {world.vgm.name} with verifier "
+          f"{world.verifier.name}: hard suite, {len(calibration.FAMILIES)} families x seeds {args.seeds} "
+          f"({elapsed} s)")
+    print("\n".join(calibration.report_lines(stats)))
+    if args.fit:
+        print("knobs found: " + ", ".join(f"{k.owner}.{k.name}={calibration.knob_value(world, k):g}"
+                                          for k in calibration.KNOBS))
     return 0
 
 

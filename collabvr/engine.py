@@ -34,7 +34,8 @@ from collabvr.state import AttemptState, SessionState, StepState, apply, fold, s
 from collabvr.store import EventStore, SequenceConflict
 
 
-Judge = Callable[[np.ndarray], bool]
+# The task's test of a final video: (success, graded score in [0, 1]).
+Judge = Callable[[np.ndarray], "tuple[bool, float | None]"]
 ProgressFn = Callable[[str, int, int], None]
 
 MAX_PROMPT_CHARS = 4000
@@ -375,9 +376,9 @@ class Engine:
             fps = self.vgm.fps
             frames = np.repeat(frame[None], max(2, int(round(fps))), axis=0)
         video = self.artifacts.put_clip(frames, fps, kind="video")
-        success = self.judge(frames) if self.judge is not None else None
+        success, score = self.judge(frames) if self.judge is not None else (None, None)
         return [SessionFinished(reason=command.reason, final_video=video, n_frames=len(frames), success=success,
-                                cost=state.cost)]
+                                score=score, cost=state.cost)]
 
     def _clip_fps(self, artifact: Artifact) -> float:
         for step in self._state.steps:

@@ -198,6 +198,7 @@ class SessionFinished(EventBase):
     final_video: Artifact | None
     n_frames: int = 0
     success: bool | None = None  # known only where the task has a success test (simulated tasks)
+    score: float | None = None  # graded result in [0, 1] from the same test (1.0 exactly when success)
     cost: CostSummary
 
 

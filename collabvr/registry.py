@@ -1,6 +1,6 @@
 """Which backends exist, whether each can run here, and how to build one from the spec a session recorded.
 
-A spec is a small JSON-able dict such as {"kind": "sim", "family": "maze", "profile": "default"}. It is
+A spec is a small JSON-able dict such as {"kind": "sim", "family": "maze", "profile": "paper"}. It is
 stored in `SessionStarted`, so a session can be resumed in another process with the same backends.
 Backends that cannot run here are listed with the reason, never silently replaced by another.
 """
@@ -32,11 +32,11 @@ class BackendChoice:
     why_not: str = ""
 
 
-def sim_vlm_spec(family: str, profile: str = "gemini-2.5-pro", latency_s: float = 0.0) -> dict[str, Any]:
+def sim_vlm_spec(family: str, profile: str = "gemini-2.5-pro-paper", latency_s: float = 0.0) -> dict[str, Any]:
     return {"kind": "sim", "family": family, "profile": profile, "latency_s": latency_s}
 
 
-def sim_vgm_spec(family: str, profile: str = "default", latency_s: float = 0.0) -> dict[str, Any]:
+def sim_vgm_spec(family: str, profile: str = "paper", latency_s: float = 0.0) -> dict[str, Any]:
     return {"kind": "sim", "family": family, "profile": profile, "latency_s": latency_s}
 
 
@@ -72,10 +72,13 @@ def build_vgm(spec: dict[str, Any]) -> VGM:
         from collabvr.sim import get_family
         from collabvr.sim.vgm import PROFILES, SimVGM
 
+        # A spec without a profile was recorded before profiles were named: the legacy model's "default".
         profile = spec.get("profile", "default")
-        if profile not in PROFILES:
-            raise BackendUnavailable(f"unknown simulated VGM profile {profile!r}; known: {', '.join(PROFILES)}")
-        vgm: VGM = SimVGM(get_family(spec["family"]), profile)
+        family = get_family(spec["family"])
+        try:
+            vgm: VGM = SimVGM(family, profile)
+        except ValueError:
+            raise BackendUnavailable(f"unknown simulated VGM profile {profile!r}; known: {', '.join(PROFILES)}") from None
         latency = _latency(spec)
         if latency:
             from collabvr.sim.latency import SlowVGM
@@ -95,9 +98,9 @@ def backends_for(vlm: BackendLabel, vgm: BackendLabel) -> tuple[VLM, VGM]:
     return build_vlm(vlm.spec), build_vgm(vgm.spec)
 
 
-def judge_for(task: TaskSpec) -> Callable[[np.ndarray], bool] | None:
-    """The success test of a simulated task (rebuilt from its family, difficulty and seed); None for an
-    uploaded task, which has no automatic success test."""
+def judge_for(task: TaskSpec) -> Callable[[np.ndarray], tuple[bool, float]] | None:
+    """The test of a simulated task (rebuilt from its family, difficulty and seed): (success, graded
+    score); None for an uploaded task, which has no automatic test."""
     if task.source != "sim" or task.family is None or task.difficulty is None or task.task_seed is None:
         return None
     from collabvr.sim import judge_for as sim_judge, make_task

@@ -57,6 +57,7 @@ def summary(state: SessionState) -> dict:
         "simulated": state.started.vlm.simulated or state.started.vgm.simulated,
         "backends": {"vlm": state.started.vlm.model_dump(), "vgm": state.started.vgm.model_dump()},
         "success": finished.success if finished else None,
+        "score": finished.score if finished else None,
         "finish_reason": finished.reason if finished else None,
         "steps": len(state.steps),
         "step_statuses": [s.status for s in state.steps],

@@ -10,6 +10,6 @@ from collabvr.engine import Engine
 
 
 def run_session(family: str, difficulty: str, seed: int, config: LoopConfig, out: Path,
-                vgm_profile: str = "default", verifier_profile: str = "gemini-2.5-pro") -> Engine:
+                vgm_profile: str = "legacy", verifier_profile: str = "gemini-2.5-pro") -> Engine:
     engine, _ = run_one(family, difficulty, seed, config, out, vgm_profile, verifier_profile)
     return engine

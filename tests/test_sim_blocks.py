@@ -382,12 +382,19 @@ def test_solve_plans_are_legal_moves_of_top_blocks():
         assert not in_air(scene)
 
 
-def test_solve_counts_a_block_in_mid_air_where_it_would_land():
+def test_a_block_left_in_mid_air_is_put_down_before_anything_else():
     task = FAMILY.generate(1, "easy")
     action = FAMILY.solve(task.initial, task.goal)[0]
     almost = FAMILY.interpolate(task.initial, action, 0.9)
     assert in_air(almost)
-    assert FAMILY.distance(almost, task.goal) == FAMILY.distance(FAMILY.apply(task.initial, action), task.goal)
+    # Where it hangs the planner's config already shows the goal, yet the pixel test fails: one move left.
+    assert FAMILY.distance(almost, task.goal) == 1 + FAMILY.distance(FAMILY.apply(task.initial, action), task.goal)
+    plan = FAMILY.solve(almost, task.goal)
+    assert plan[0].obj == action.obj
+    final = almost
+    for step in plan:
+        final = FAMILY.apply(final, step)
+    assert not in_air(final) and FAMILY.success([FAMILY.render(final)], task)
 
 
 def test_clip_with_a_vanished_or_doubled_block_fails_success():

@@ -13,8 +13,8 @@ from collabvr.sim.base import DIFFICULTIES, Family, SimTask
 from collabvr.sim.blocks import BlocksFamily
 from collabvr.sim.maze import MazeFamily
 from collabvr.sim.shapes import ShapesFamily
-from collabvr.sim.vgm import PROFILES as VGM_PROFILES, SimVGM, VGMProfile
-from collabvr.sim.vlm import VERIFIER_PROFILES, SimVLM, VerifierProfile
+from collabvr.sim.vgm import DEFAULT_PROFILE as DEFAULT_VGM_PROFILE, PROFILES as VGM_PROFILES, SimVGM, VGMProfile
+from collabvr.sim.vlm import DEFAULT_VERIFIER, VERIFIER_PROFILES, SimVLM, VerifierProfile
 
 
 SIMULATED_LABEL = "SIMULATED"
@@ -33,13 +33,25 @@ def make_task(family: str, difficulty: str, seed: int) -> SimTask:
     return get_family(family).generate(seed, difficulty)
 
 
-def judge_for(task: SimTask) -> Callable[[np.ndarray], bool]:
-    """The task's success test, reading the pixels of the final video only."""
+def verifier_for(vgm_profile: str) -> str:
+    """The simulated verifier profile a VGM profile was calibrated with (its world's other half)."""
+    from collabvr.sim.vgm import resolve_profile
+
+    return resolve_profile(vgm_profile).verifier
+
+
+def judge_for(task: SimTask) -> Callable[[np.ndarray], tuple[bool, float]]:
+    """The task's test of the final video, from its pixels only: (success, graded score in [0, 1])."""
     family = get_family(task.family)
-    return lambda frames: bool(family.success(list(frames), task))
+
+    def judge(frames: np.ndarray) -> tuple[bool, float]:
+        score = float(family.score(list(frames), task))
+        return score == 1.0, score
+
+    return judge
 
 
 __all__ = [
-    "DIFFICULTIES", "FAMILIES", "SIMULATED_LABEL", "VERIFIER_PROFILES", "VGM_PROFILES", "Family", "SimTask",
-    "SimVGM", "SimVLM", "VGMProfile", "VerifierProfile", "get_family", "judge_for", "make_task",
+    "DEFAULT_VERIFIER", "DEFAULT_VGM_PROFILE", "DIFFICULTIES", "FAMILIES", "SIMULATED_LABEL", "VERIFIER_PROFILES", "VGM_PROFILES", "Family", "SimTask",
+    "SimVGM", "SimVLM", "VGMProfile", "VerifierProfile", "get_family", "judge_for", "make_task", "verifier_for",
 ]

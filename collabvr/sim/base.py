@@ -162,6 +162,12 @@ class Family(ABC):
         """Whether a video solves the task, read from pixels (the final frame; the maze also checks that
         no frame shows the disc inside a wall)."""
 
+    def score(self, frames: Sequence[np.ndarray], task: SimTask) -> float:
+        """A graded result in [0, 1], read from pixels like `success`: the share of the goal's conditions
+        the final frame meets, 0 when a hard rule of the world is broken; exactly 1.0 when and only when
+        `success`. This default knows no conditions: 1.0 on success, else 0.0."""
+        return 1.0 if self.success(frames, task) else 0.0
+
     # ----- language ---------------------------------------------------------------------------
     @abstractmethod
     def goal_from(self, prompt: str, initial: Scene) -> Any:

@@ -236,6 +236,33 @@ def _shortest(config: Config, goal: BlocksGoal) -> tuple[tuple[str, int], ...] |
     return None
 
 
+def goal_conditions(goal: BlocksGoal) -> list[tuple]:
+    """The placements a goal asks for, one per block the prompt places: ("stack", pad, level, order),
+    ("pad", colour, pad) or ("on", upper, lower)."""
+    conditions: list[tuple] = []
+    for letter, order in goal.stacks:
+        conditions.extend(("stack", letter, level, order) for level in range(len(order)))
+    conditions.extend(("pad", colour, letter) for colour, letter in goal.on_pad)
+    conditions.extend(("on", upper, lower) for upper, lower in goal.on_block)
+    return conditions
+
+
+def _met(config: Config, condition: tuple) -> bool:
+    kind = condition[0]
+    if kind == "stack":
+        _, letter, level, order = condition
+        stack = config[PAD_LETTERS.index(letter)]
+        if stack[: level + 1] != order[: level + 1]:
+            return False
+        # The top of a stack is right only with nothing above it.
+        return level < len(order) - 1 or len(stack) == len(order)
+    if kind == "pad":
+        _, colour, letter = condition
+        return colour in config[PAD_LETTERS.index(letter)]
+    _, upper, lower = condition
+    return _satisfies(config, BlocksGoal((), on_block=((upper, lower),)))
+
+
 def _put(config: Config, colour: str, pad: int) -> Primitive:
     """The primitive for moving `colour` onto `pad` in `config`: onto its top block, or onto the bare pad."""
     below = [c for c in config[pad] if c != colour]
@@ -498,13 +525,23 @@ class BlocksFamily(Family):
         return found
 
     def success(self, frames: Sequence[np.ndarray], task: SimTask) -> bool:
+        return self.score(frames, task) == 1.0
+
+    def score(self, frames: Sequence[np.ndarray], task: SimTask) -> float:
+        """The share of the goal's placements the final frame shows (a stack counts one placement per
+        level, met when every level below it is right too); 0 when a block is missing, doubled or left
+        in the air (a block cannot hang in the air)."""
         if len(frames) == 0:
-            return False
+            return 0.0
         try:
             scene = self.perceive(frames[-1])
         except PerceptionError:
-            return False
-        return not in_air(scene) and self.distance(scene, task.goal) == 0
+            return 0.0
+        config = self._readable(scene, task.goal)
+        if config is None or in_air(scene):
+            return 0.0
+        conditions = goal_conditions(task.goal)
+        return sum(_met(config, c) for c in conditions) / len(conditions)
 
     # ----- language ---------------------------------------------------------------------------------
     def goal_from(self, prompt: str, initial: Scene) -> BlocksGoal:
@@ -687,9 +724,9 @@ class BlocksFamily(Family):
 
     def solve(self, scene: Scene, goal: BlocksGoal) -> list[Primitive]:
         """Shortest legal plan; [] when satisfied, and also when no plan exists (a block missing or
-        doubled): `distance` tells the two apart."""
+        doubled): `distance` tells the two apart. A block left in the air is put down first."""
         config = self._readable(scene, goal)
-        moves = _shortest(config, goal) if config is not None else None
+        moves = self._moves(scene, config, goal)
         if not moves:
             return []
         plan = []
@@ -699,9 +736,29 @@ class BlocksFamily(Family):
         return plan
 
     def distance(self, scene: Scene, goal: BlocksGoal) -> float:
-        config = self._readable(scene, goal)
-        moves = _shortest(config, goal) if config is not None else None
+        moves = self._moves(scene, self._readable(scene, goal), goal)
         return UNREADABLE if moves is None else float(len(moves))
+
+    def _moves(self, scene: Scene, config: Config | None, goal: BlocksGoal) -> tuple[tuple[str, int], ...] | None:
+        """The shortest (colour, pad) moves to the goal. `config` counts a block in the air as standing
+        where it hangs, so a block in the air must be put down before anything else: the success test
+        (`score`) never takes a hanging block as placed, and the planner must not either."""
+        if config is None:
+            return None
+        hanging = [c for c in (block_colour(name) for name in in_air(scene)) if c is not None]
+        if not hanging:
+            return _shortest(config, goal)
+        colour = hanging[0]
+        layout: BlocksLayout = scene.layout
+        here = next(p for p, stack in enumerate(config) if colour in stack)
+        best: tuple[tuple[str, int], ...] | None = None
+        # Where it hangs first, so that a tie lands it straight down.
+        for pad in [here] + [p for p in range(layout.n_pads) if p != here]:
+            landed = _moved(config, colour, pad)
+            rest = _shortest(landed, goal)
+            if rest is not None and (best is None or 1 + len(rest) < len(best)):
+                best = ((colour, pad),) + rest
+        return best
 
     def greedy(self, scene: Scene, goal: BlocksGoal) -> list[Primitive]:
         config = config_of(scene)

@@ -407,26 +407,37 @@ class MazeFamily(Family):
         return discs
 
     def success(self, frames: Sequence[np.ndarray], task: SimTask) -> bool:
+        return self.score(frames, task) == 1.0
+
+    def score(self, frames: Sequence[np.ndarray], task: SimTask) -> float:
+        """The share of the route the disc has covered: 1 - (cells left to walk) / (cells to walk from the
+        start), 1 on the goal; 0 when a rule is broken in any frame (the disc inside or across a wall, the
+        maze redrawn) or the final frame does not show exactly one disc."""
         if len(frames) == 0:
-            return False
-        goal = _goal_cell(task.goal)
+            return 0.0
         layout = _layout(task.initial)
         try:
             scenes = [self.perceive(frame) for frame in frames]
         except PerceptionError:
-            return False
+            return 0.0
         # The maze itself must stay the task's maze: a video that redraws the walls solves nothing.
         if any(scene.layout != layout for scene in scenes):
-            return False
+            return 0.0
         for scene in scenes:
             if any(layout.blocked(layout.cell_of(d.x, d.y)) for d in _discs(scene)):
-                return False
+                return 0.0
         # A fast video can jump over a wall between two frames; consecutive positions must not cross one.
         for before, after in zip(scenes, scenes[1:]):
             if self.violations(before, after):
-                return False
+                return 0.0
         final = _discs(scenes[-1])
-        return len(final) == 1 and layout.cell_of(final[0].x, final[0].y) == goal
+        if len(final) != 1:
+            return 0.0
+        left = self.distance(scenes[-1], task.goal)
+        if left == 0:
+            return 1.0
+        route = self.distance(task.initial, task.goal)
+        return max(0.0, 1.0 - left / route) if route > 0 else 0.0
 
     # ----- language -------------------------------------------------------------------------------------
     def goal_from(self, prompt: str, initial: Scene) -> MazeGoal:

@@ -542,13 +542,38 @@ class ShapesFamily(Family):
         return perceive_shapes(image, self.name)
 
     def success(self, frames: Sequence[np.ndarray], task: SimTask) -> bool:
+        return self.score(frames, task) == 1.0
+
+    def score(self, frames: Sequence[np.ndarray], task: SimTask) -> float:
+        """The share of the triangle's attributes (colour, apex direction, height, place) that the task
+        changes and the final frame shows as asked; an attribute the task leaves alone but the video
+        changed counts as one more condition not met. 0 when the scene is broken: not exactly one
+        triangle, or a shape that must stay unchanged changed, vanished or was doubled, or a new one."""
         if len(frames) == 0:
-            return False
+            return 0.0
         try:
             scene = self.perceive(frames[-1])
         except PerceptionError:
-            return False
-        return self.satisfied(scene, task.goal)
+            return 0.0
+        goal: ShapesGoal = task.goal
+        triangles = scene.named("triangle")
+        if len(triangles) != 1:
+            return 0.0
+        # Everything but the triangle's own attributes is a hard rule: the other shapes exactly as they were.
+        for want in goal.distractors:
+            seen = scene.named(want.name)
+            if len(seen) != 1 or _distractor_changes(seen[0], want):
+                return 0.0
+        expected = {"triangle"} | {o.name for o in goal.distractors}
+        if any(o.name not in expected for o in scene.objects):
+            return 0.0
+        start = task.initial.find("triangle")
+        asked = set(_unmet(start, goal)) if start is not None else set(VERBS)
+        unmet = set(_unmet(triangles[0], goal))
+        conditions = asked | unmet
+        if not conditions:
+            return 1.0
+        return len(conditions - unmet) / len(conditions)
 
     # ----- language -----------------------------------------------------------------------------------
     def describe(self, actions: Sequence[Primitive]) -> str:
@@ -594,18 +619,9 @@ class ShapesFamily(Family):
         triangles = scene.named("triangle")
         if not triangles:
             return []
-        tri = triangles[0]
-        steps = []
-        if _color_distance(tri.color, PALETTE[goal.color]) > COLOR_MATCH:
-            steps.append(Primitive("recolour", "triangle", (goal.color,)))
-        if angle_diff(goal.angle, tri.angle) > ANGLE_TOL:
-            steps.append(Primitive("rotate", "triangle", (_angle_arg(goal.angle),)))
-        if abs(goal.size - tri.size) > size_tolerance(goal.size):
-            steps.append(Primitive("scale", "triangle", (_size_arg(goal.size),)))
-        gx, gy = ANCHORS[goal.anchor]
-        if math.hypot(tri.x - gx, tri.y - gy) > POS_TOL:
-            steps.append(Primitive("move", "triangle", (goal.anchor,)))
-        return steps
+        target = {"recolour": goal.color, "rotate": _angle_arg(goal.angle), "scale": _size_arg(goal.size),
+                  "move": goal.anchor}
+        return [Primitive(verb, "triangle", (target[verb],)) for verb in _unmet(triangles[0], goal)]
 
     def distance(self, scene: Scene, goal: ShapesGoal) -> float:
         triangles = scene.named("triangle")
@@ -692,6 +708,18 @@ class ShapesFamily(Family):
         if not others:
             return None
         return Primitive(action.verb, str(rng.choice(others)), action.args)
+
+
+def _unmet(triangle: Obj, goal: ShapesGoal) -> list[str]:
+    """The verbs (in VERBS order) whose attribute of `triangle` is not yet the goal's, within tolerance."""
+    gx, gy = ANCHORS[goal.anchor]
+    off = {
+        "recolour": _color_distance(triangle.color, PALETTE[goal.color]) > COLOR_MATCH,
+        "rotate": angle_diff(goal.angle, triangle.angle) > ANGLE_TOL,
+        "scale": abs(goal.size - triangle.size) > size_tolerance(goal.size),
+        "move": math.hypot(triangle.x - gx, triangle.y - gy) > POS_TOL,
+    }
+    return [verb for verb in VERBS if off[verb]]
 
 
 def _apply_obj(obj: Obj, action: Primitive) -> Obj:

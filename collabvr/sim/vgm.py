@@ -1,16 +1,27 @@
 """The simulated image-to-video model: reads the conditioning frame and the prompt, renders a smooth clip.
 
-It fails the way real VGMs fail (a short horizon, wrong direction, wrong object, stopping early, scene
-collapse, first-frame drift), at rates set by a `VGMProfile`. It sees only the image and the text: the
-scene comes from `family.perceive`, the actions from `family.parse`. Given the request's seed, the clip
-is always the same.
+It fails the way real VGMs fail, at rates set by a `VGMProfile`. Two failure models exist:
+
+- `paper` (the default profile): failures have the structure real VGMs show. A sub-action is hard or
+  easy for the model under a given phrasing, so retries of one step fail alike; a correction that names
+  the error and its fix makes that error less likely, a vague one distracts; an overloaded prompt is
+  executed for its first moves only; the raw task prompt sometimes takes a shortcut through the world's
+  rules. Its knobs are fitted to the paper's run statistics (`collabvr.sim.calibration`).
+- `legacy`: the model before calibration (independent failures per clip, corrections ignored, a hard
+  horizon of 2 actions), kept so that earlier results can be reproduced exactly.
+
+It sees only the image and the text: the scene comes from `family.perceive`, the actions from
+`family.parse`. Given the request's seed, the clip is always the same. Every clip carries the ground truth
+of what the model did (`info["truth"]`), which the model knows because it made the clip.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import math
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Literal
 
 import numpy as np
 
@@ -25,30 +36,40 @@ from collabvr.sim.base import (
     drift_image,
     smoothstep,
 )
+from collabvr.sim.corrections import CORRECTION_MARK, ReadPrompt, instruction_part, read_prompt
+
+__all__ = [
+    "CORRECTION_MARK", "DEFAULT_PROFILE", "FAILURE_MODES", "PROFILES", "SimVGM", "VGMProfile", "instruction_part",
+    "resolve_profile",
+]
 
 MAX_SECONDS = 60.0
 
-# EVOLVE appends the verifier's suggestion to the instruction. The simulated VLM starts every suggestion
-# with this mark so that the simulated models read only the instruction before it: a suggestion that
-# restates the action ("Correction: move the red disc 3 cells right.") must not be executed twice.
-CORRECTION_MARK = "Correction:"
-
 FAILURE_MODES = ("wrong_direction", "wrong_object", "stop_early", "scene_collapse")
+# Failure modes after which the action was not carried out: what a correct verifier rejects.
+VISIBLE_ERRORS = ("wrong_direction", "wrong_object", "scene_collapse")
+# Below this share of the asked motion a clip shows nothing done (the verifier's threshold too).
+NOTHING_DONE = 0.05
 
 # How many frames after a drifted first frame blend back to the clean render.
 DRIFT_BLEND_FRAMES = 3
 
 
-def instruction_part(text: str) -> str:
-    """The instruction in a prompt, without the corrections that prompt evolution appended to it."""
-    index = text.lower().find(CORRECTION_MARK.lower())
-    return text if index < 0 else text[:index].rstrip()
-
-
 @dataclass(frozen=True)
 class VGMProfile:
-    """How a simulated VGM behaves. These knobs and their defaults are the simulator's specification.
+    """How a simulated VGM behaves. These knobs and their values are the simulator's specification.
 
+    Shared by both models:
+    - drift_rate = 0.05: probability that the first frame drifts (`base.drift_image`: a small shift and a
+      tone change) and blends back to the clean render over the next 3 frames.
+    - fps = 8.0: frames per second of the clip.
+    - motion_share = 0.85: actions play over the first 85% of the clip; the scene then holds still, as
+      real clips settle before they end.
+    - model: "legacy" or "paper", which failure model the knobs below drive.
+    - verifier: the simulated verifier profile the knobs were calibrated with; a session that names no
+      verifier profile gets this one, so that a profile name alone reproduces its world.
+
+    The legacy model (independent draws per clip):
     - horizon = 2: primitive actions a clip executes reliably. Each action past the horizon "drifts":
       with probability `beyond_horizon_drop` the clip stops there (it and all later actions dropped),
       otherwise it is replaced by `family.wrong_direction` (dropped if the family has none).
@@ -57,28 +78,78 @@ class VGMProfile:
       action goes on as a wrong version of itself), wrong_object (another object does the active action),
       stop_early (nothing moves after u), scene_collapse (an object vanishes or doubles from u on).
       After a wrong direction, wrong object or early stop, later actions are not executed.
-    - drift_rate = 0.05: probability that the first frame drifts (`base.drift_image`: a small shift and a
-      tone change) and blends back to the clean render over the next 3 frames.
     - beyond_horizon_drop = 0.5: see `horizon`.
-    - fps = 8.0: frames per second of the clip.
-    - motion_share = 0.85: actions play over the first 85% of the clip; the scene then holds still, as
-      real clips settle before they end.
+
+    The paper model (failures with the structure of real VGMs; the same four modes, at a moment
+    u ~ Uniform(0, 1) of the motion):
+    - difficulty_mean, difficulty_concentration: every (scene, instruction) pair has a latent
+      difficulty d ~ Beta(mean * concentration, (1 - mean) * concentration), the chance that one action
+      of it goes wrong. It is drawn from a hash of the scene's static part and the instruction text,
+      never from the attempt, so the retries of a step share it: a low concentration makes steps either
+      easy or hard, and failures of a hard step persist across retries. A new phrasing (a split, a
+      person's edit) draws anew; an appended correction does not change the instruction.
+    - mode_persistence: the share of a step's failures that take its dominant mode (drawn with d); the
+      rest spread evenly over the other modes. A hard step tends to fail the same way each time.
+    - named_fix: a correction that names an error multiplies that error's chance by this factor on every
+      later attempt (once, however often it is repeated). A correction naming the dominant error helps
+      most; one naming an error the step does not make barely helps.
+    - vague_penalty: a correction that names no error raises the chance of every error by this share
+      (the model is distracted by a complaint it cannot act on).
+    - reliable_actions, continue_rate: partial competence on long prompts. A clip always attempts the
+      first `reliable_actions` actions; each further one is attempted with probability `continue_rate`
+      given the one before was, so a k-action prompt is executed in full with probability
+      continue_rate ** (k - reliable_actions) and otherwise for its first moves only. The chance that a
+      clip fails grows with the actions it attempts: 1 - (1 - d') ** attempted.
+    - shortcut_rate: a prompt that states the whole task (the raw task prompt) is, for this share of
+      (scene, prompt) pairs, executed as the direct undecomposed attempt (`family.greedy`: in the maze,
+      straight for the goal through walls); otherwise the model finds the proper moves
+      (`family.solve`) and executes them with the same partial competence. A correction naming the
+      rule (walls) multiplies the share by `named_fix`.
     """
 
     name: str
-    horizon: int = 2
-    failure_rate: float = 0.25
+    model: Literal["legacy", "paper"] = "legacy"
+    verifier: str = "gemini-2.5-pro"
     drift_rate: float = 0.05
-    beyond_horizon_drop: float = 0.5
     fps: float = 8.0
     motion_share: float = 0.85
+    # legacy model
+    horizon: int = 2
+    failure_rate: float = 0.25
+    beyond_horizon_drop: float = 0.5
+    # paper model
+    difficulty_mean: float = 0.3
+    difficulty_concentration: float = 1.0
+    mode_persistence: float = 0.7
+    named_fix: float = 0.3
+    vague_penalty: float = 0.25
+    reliable_actions: int = 1
+    continue_rate: float = 0.7
+    shortcut_rate: float = 0.5
 
 
 PROFILES: dict[str, VGMProfile] = {
-    "default": VGMProfile("default"),
+    # Fitted on the hard suite, seeds 0-199, to the paper's run statistics of Gemini 2.5 Pro verifying
+    # VBVR-Wan2.2 (appendix C), together with the verifier profile `gemini-2.5-pro-paper`; see
+    # `collabvr.sim.calibration` and `python -m collabvr calibrate`.
+    "paper": VGMProfile("paper", model="paper", verifier="gemini-2.5-pro-paper"),
+    "legacy": VGMProfile("legacy"),
     "hard": VGMProfile("hard", failure_rate=0.4),
     "perfect": VGMProfile("perfect", horizon=99, failure_rate=0.0, drift_rate=0.0),
 }
+# Sessions recorded before the paper profile existed name the legacy model "default".
+ALIASES: dict[str, str] = {"default": "legacy"}
+DEFAULT_PROFILE = "paper"
+
+
+def resolve_profile(profile: VGMProfile | str) -> VGMProfile:
+    """A profile by name (or an alias recorded by older sessions), or the profile itself."""
+    if isinstance(profile, VGMProfile):
+        return profile
+    name = ALIASES.get(profile, profile)
+    if name not in PROFILES:
+        raise ValueError(f"unknown VGM profile {profile!r}; known: {', '.join(PROFILES)}")
+    return PROFILES[name]
 
 
 @dataclass(frozen=True)
@@ -86,7 +157,8 @@ class _Segment:
     """One action on the clip's motion timeline (u in [0, 1] over the motion time).
 
     The action runs from `scene` over [start, start + duration], eased with smoothstep; `stop` is the
-    fraction of the action at which it freezes (below 1 when a failure cut it short).
+    fraction of the action at which it freezes (below 1 when a failure cut it short). `intended` is False
+    for a motion the prompt did not ask for (a wrong direction, a wrong object).
     """
 
     scene: Scene
@@ -94,6 +166,7 @@ class _Segment:
     start: float
     duration: float
     stop: float = 1.0
+    intended: bool = True
 
 
 class _Timeline:
@@ -118,14 +191,20 @@ class _Timeline:
         return scene
 
 
+@dataclass(frozen=True)
+class _Latent:
+    """What the model is like on one (scene, instruction): fixed across the retries of a step."""
+
+    difficulty: float  # chance that one action goes wrong
+    dominant: str  # the failure mode this step tends to
+    shortcut_draw: float  # uniform; below the shortcut share, a task-stating prompt is taken head-on
+
+
 class SimVGM:
     """A simulated VGM for one family (implements `collabvr.backends.VGM`)."""
 
-    def __init__(self, family: Family, profile: VGMProfile | str = "default") -> None:
-        if isinstance(profile, str):
-            if profile not in PROFILES:
-                raise ValueError(f"unknown VGM profile {profile!r}; known: {', '.join(PROFILES)}")
-            profile = PROFILES[profile]
+    def __init__(self, family: Family, profile: VGMProfile | str = DEFAULT_PROFILE) -> None:
+        profile = resolve_profile(profile)
         self.family = family
         self.profile = profile
         self.fps = profile.fps
@@ -141,33 +220,58 @@ class SimVGM:
         try:
             start = self.family.perceive(request.image)
         except PerceptionError as exc:
-            raise BackendError(
-                f"the simulated VGM only understands frames of the simulated {self.family.name} world: {exc}"
-            ) from exc
+            return self._still(request, n_frames, str(exc))
+        if self.profile.model == "paper":
+            return self._generate_paper(request, start, n_frames, rng)
+        return self._generate_legacy(request, start, n_frames, rng)
 
+    def _still(self, request: GenerateRequest, n_frames: int, why: str) -> GeneratedClip:
+        """A frame the model cannot make sense of (a collapsed scene it cannot read, or an image of another
+        world) still gives a video, as a real VGM's does: the frame held still."""
+        image = np.asarray(request.image, dtype=np.uint8)
+        for index in range(n_frames):
+            if request.cancel is not None and request.cancel.is_set():
+                raise BackendCancelled(f"generation cancelled after {index} of {n_frames} frames")
+            if request.progress is not None:
+                request.progress(index + 1, n_frames)
+        truth = {"simulated": True, "verdict": "reject", "error": "not_executed", "progress": 0.0,
+                 "moves_asked": [], "moves_executed": [], "violations": []}
+        info = {
+            "simulated": True, "model": self.profile.model, "actions_read": [], "executed": [], "failure": None,
+            "drift": False, "greedy": False, "truth": truth,
+            "note": f"the frame shows no readable scene of the simulated {self.family.name} world ({why}): "
+                    "the clip holds it still",
+        }
+        return GeneratedClip(frames=np.repeat(image[None], n_frames, axis=0), fps=self.fps, info=info)
+
+    # ----- the legacy model ----------------------------------------------------------------------
+    def _generate_legacy(self, request: GenerateRequest, start: Scene, n_frames: int,
+                         rng: np.random.Generator) -> GeneratedClip:
         actions, greedy = self._read(request.prompt, start)
         planned, horizon_note = self._within_horizon(start, actions, rng)
         timeline = self._timeline(start, planned)
         failure = self._fail(timeline, rng)
-        frames = self._render(timeline, n_frames, request)
+        frames, scenes = self._render(timeline, n_frames, request)
         drift = bool(rng.random() < self.profile.drift_rate)
         if drift:
             frames = self._drift(frames, rng)
 
+        self._mark_frame(failure, n_frames)
         info = {
             "simulated": True,
+            "model": "legacy",
             "actions_read": [self.family.describe([a]) for a in actions],
             "executed": [self._executed(segment) for segment in timeline.segments],
             "failure": failure,
             "drift": drift,
             "greedy": greedy,
             "horizon": horizon_note,
+            "truth": self._truth(actions, timeline, failure, scenes, drifted=bool(horizon_note["drifted"])),
         }
         if not actions:
             info["note"] = "no action could be read from the prompt: the clip shows a still scene"
         return GeneratedClip(frames=np.stack(frames).astype(np.uint8), fps=self.fps, info=info)
 
-    # ----- reading the prompt ------------------------------------------------------------------
     def _read(self, prompt: str, start: Scene) -> tuple[list[Primitive], bool]:
         """The actions a prompt asks for, and whether it states a whole task (executed greedily)."""
         text = instruction_part(prompt)
@@ -202,7 +306,146 @@ class SimVGM:
             scene = self.family.apply(scene, action)
         return planned, {"dropped": dropped, "drifted": drifted}
 
-    # ----- motion and failures -----------------------------------------------------------------
+    def _fail(self, timeline: _Timeline, rng: np.random.Generator) -> dict | None:
+        """Maybe inject one failure into the timeline (legacy: one rate, modes uniform); returns what
+        happened (ground truth for audits)."""
+        if rng.random() >= self.profile.failure_rate:
+            return None
+        u = float(rng.uniform(0.0, 1.0))
+        if not timeline.segments:
+            return self._collapse(timeline, timeline.scene_at(u), u, rng)
+        replacements = self._replacements(timeline, u, rng)
+        modes = [m for m in FAILURE_MODES if m not in replacements or replacements[m] is not None]
+        mode = modes[int(rng.integers(len(modes)))]
+        return self._inject(timeline, mode, u, replacements, rng)
+
+    # ----- the paper model -----------------------------------------------------------------------
+    def _generate_paper(self, request: GenerateRequest, start: Scene, n_frames: int,
+                        rng: np.random.Generator) -> GeneratedClip:
+        read = read_prompt(request.prompt)
+        asked, greedy = self._read_paper(read, start)
+        latent = self._latent(start, read, asked)
+        shortcut = False
+        if greedy is not None:
+            # A prompt stating the task: the direct attempt, or the proper moves found by the model.
+            share = self.profile.shortcut_rate * (self.profile.named_fix if "shortcut" in read.named else 1.0)
+            shortcut = latent.shortcut_draw < share
+            asked = greedy[0] if shortcut else greedy[1]
+        attempted = self._attempted(len(asked), rng)
+        timeline = self._timeline(start, asked[:attempted])
+        failure = self._fail_paper(timeline, latent, read, attempted, rng)
+        frames, scenes = self._render(timeline, n_frames, request)
+        drift = bool(rng.random() < self.profile.drift_rate)
+        if drift:
+            frames = self._drift(frames, rng)
+
+        self._mark_frame(failure, n_frames)
+        info = {
+            "simulated": True,
+            "model": "paper",
+            "actions_read": [self.family.describe([a]) for a in asked],
+            "executed": [self._executed(segment) for segment in timeline.segments],
+            "failure": failure,
+            "drift": drift,
+            "greedy": greedy is not None,
+            "shortcut": shortcut,
+            "overload": {"asked": len(asked), "attempted": attempted},
+            "corrections": {"named": sorted(read.named), "vague": read.vague},
+            "latent": {"difficulty": round(latent.difficulty, 4), "dominant": latent.dominant},
+            "truth": self._truth(asked, timeline, failure, scenes),
+        }
+        if not asked:
+            info["note"] = "no action could be read from the prompt: the clip shows a still scene"
+        return GeneratedClip(frames=np.stack(frames).astype(np.uint8), fps=self.fps, info=info)
+
+    def _read_paper(
+        self, read: ReadPrompt, start: Scene
+    ) -> tuple[list[Primitive], tuple[list[Primitive], list[Primitive]] | None]:
+        """The actions the instruction asks for (a move written twice in a row is done once), or, for a
+        prompt that states the task, (the direct attempt, the proper moves)."""
+        try:
+            parsed = self.family.parse(read.instruction, start)
+            if not parsed.greedy:
+                actions: list[Primitive] = []
+                for action in parsed.actions:
+                    if not actions or actions[-1] != action:
+                        actions.append(action)
+                return actions, None
+            goal = self.family.goal_from(read.instruction, start)
+        except GrammarError:
+            return [], None
+        direct = list(self.family.greedy(start, goal))
+        proper = list(self.family.solve(start, goal)) or direct
+        return [], (direct, proper)
+
+    def _step_key(self, start: Scene, read: ReadPrompt, asked: list[Primitive]) -> bytes:
+        """What identifies a step to the model: the scene's static part (objects the instruction does not
+        move, drawn as the planner would describe them, and the layout) and the instruction's words.
+        A retry from the step's start or from a frame mid-action gives the same key."""
+        moving = {action.obj for action in asked}
+        still = start.with_objects([o for o in start.objects if o.name not in moving])
+        words = " ".join(read.instruction.lower().split())
+        text = "\n".join((self.family.name, repr(start.layout), self.family.describe_scene(still), words))
+        return hashlib.sha256(text.encode()).digest()
+
+    def _latent(self, start: Scene, read: ReadPrompt, asked: list[Primitive]) -> _Latent:
+        key = self._step_key(start, read, asked)
+        rng = np.random.default_rng(int.from_bytes(key[:8], "big"))
+        mean = min(max(self.profile.difficulty_mean, 0.0), 1.0)
+        if 0.0 < mean < 1.0:
+            kappa = self.profile.difficulty_concentration
+            difficulty = float(rng.beta(mean * kappa, (1.0 - mean) * kappa))
+        else:
+            difficulty = mean
+        dominant = FAILURE_MODES[int(rng.integers(len(FAILURE_MODES)))]
+        return _Latent(difficulty, dominant, float(rng.random()))
+
+    def _attempted(self, asked: int, rng: np.random.Generator) -> int:
+        """Partial competence: how many of the asked actions, in order, the clip attempts."""
+        attempted = min(asked, max(0, self.profile.reliable_actions))
+        while attempted < asked and rng.random() < self.profile.continue_rate:
+            attempted += 1
+        return attempted
+
+    def _mode_weights(self, latent: _Latent, read: ReadPrompt) -> dict[str, float]:
+        """Each mode's share of the per-action failure chance, after the corrections' effect."""
+        persistence = min(max(self.profile.mode_persistence, 0.0), 1.0)
+        others = (1.0 - persistence) / (len(FAILURE_MODES) - 1)
+        weights = {m: persistence if m == latent.dominant else others for m in FAILURE_MODES}
+        for mode in read.named & set(FAILURE_MODES):
+            weights[mode] *= self.profile.named_fix
+        if read.vague:
+            weights = {m: w * (1.0 + self.profile.vague_penalty) for m, w in weights.items()}
+        return weights
+
+    def _fail_paper(self, timeline: _Timeline, latent: _Latent, read: ReadPrompt, attempted: int,
+                    rng: np.random.Generator) -> dict | None:
+        """Maybe inject one failure: the chance grows with the actions attempted and the step's difficulty;
+        the mode follows the step's tendency and the corrections."""
+        weights = self._mode_weights(latent, read)
+        if not timeline.segments:
+            weights = {"scene_collapse": weights["scene_collapse"]}
+        per_action = min(1.0, latent.difficulty * sum(weights.values()))
+        chance = 1.0 - (1.0 - per_action) ** max(1, attempted)
+        if rng.random() >= chance:
+            return None
+        u = float(rng.uniform(0.0, 1.0))
+        if not timeline.segments:
+            return self._collapse(timeline, timeline.scene_at(u), u, rng)
+        replacements = self._replacements(timeline, u, rng)
+        modes = [m for m in FAILURE_MODES if m not in replacements or replacements[m] is not None]
+        total = sum(weights[m] for m in modes)
+        if total <= 0:
+            return None
+        pick, mode = float(rng.random()) * total, modes[-1]
+        for candidate in modes:
+            pick -= weights[candidate]
+            if pick < 0:
+                mode = candidate
+                break
+        return self._inject(timeline, mode, u, replacements, rng)
+
+    # ----- motion and failures (both models) -----------------------------------------------------
     def _timeline(self, start: Scene, actions: list[Primitive]) -> _Timeline:
         segments = []
         scene = start
@@ -212,26 +455,23 @@ class SimVGM:
             scene = self.family.apply(scene, action)
         return _Timeline(self.family, start, segments)
 
-    def _fail(self, timeline: _Timeline, rng: np.random.Generator) -> dict | None:
-        """Maybe inject one failure into the timeline; returns what happened (ground truth for audits)."""
-        if rng.random() >= self.profile.failure_rate:
-            return None
-        u = float(rng.uniform(0.0, 1.0))
+    def _replacements(self, timeline: _Timeline, u: float, rng: np.random.Generator) -> dict[str, Primitive | None]:
+        """What a wrong direction and a wrong object of the action active at u would be."""
         scene_u = timeline.scene_at(u)
-        if not timeline.segments:
-            return self._collapse(timeline, scene_u, u, rng)
-
-        index = min(int(u * len(timeline.segments)), len(timeline.segments) - 1)
-        segment = timeline.segments[index]
-        local = min(max((u - segment.start) / segment.duration, 0.0), 1.0)
-        replacements = {
+        segment = timeline.segments[min(int(u * len(timeline.segments)), len(timeline.segments) - 1)]
+        return {
             "wrong_direction": self.family.wrong_direction(scene_u, segment.action, rng),
             "wrong_object": self.family.wrong_object(scene_u, segment.action, rng),
         }
-        modes = [m for m in FAILURE_MODES if m not in replacements or replacements[m] is not None]
-        mode = modes[int(rng.integers(len(modes)))]
+
+    def _inject(self, timeline: _Timeline, mode: str, u: float, replacements: dict[str, Primitive | None],
+                rng: np.random.Generator) -> dict:
+        scene_u = timeline.scene_at(u)
         if mode == "scene_collapse":
             return self._collapse(timeline, scene_u, u, rng)
+        index = min(int(u * len(timeline.segments)), len(timeline.segments) - 1)
+        segment = timeline.segments[index]
+        local = min(max((u - segment.start) / segment.duration, 0.0), 1.0)
 
         # The active action freezes at u and nothing planned after it happens.
         kept = timeline.segments[:index] + [dataclasses.replace(segment, stop=local)]
@@ -245,7 +485,7 @@ class SimVGM:
         # The wrong motion takes the rest of the action's time slot, but never less than half a slot,
         # so that it is visible even when the failure strikes near the slot's end.
         duration = max((1.0 - local) * segment.duration, 0.5 * segment.duration)
-        timeline.segments = kept + [_Segment(scene_u, wrong, start=u, duration=duration)]
+        timeline.segments = kept + [_Segment(scene_u, wrong, start=u, duration=duration, intended=False)]
         return {"mode": mode, "at": u, "detail": f"asked: {asked} did: {self.family.describe([wrong])}"}
 
     def _collapse(self, timeline: _Timeline, scene_u: Scene, u: float, rng: np.random.Generator) -> dict:
@@ -283,9 +523,57 @@ class SimVGM:
         timeline.collapsed = transform
         return {"mode": "scene_collapse", "at": u, "detail": detail}
 
+    # ----- ground truth --------------------------------------------------------------------------
+    def _mark_frame(self, failure: dict | None, n_frames: int) -> None:
+        """Add the first frame that shows the failure: frame i shows motion time i / (n - 1) / motion_share."""
+        if failure is None:
+            return
+        frame = math.ceil(failure["at"] * self.profile.motion_share * (n_frames - 1) - 1e-9)
+        failure["frame"] = int(min(max(frame, 0), n_frames - 1))
+
+    def _truth(self, asked: list[Primitive], timeline: _Timeline, failure: dict | None, scenes: list[Scene],
+               drifted: bool = False) -> dict:
+        """What the clip really shows, and the verdict a verifier that sees it right would give: reject a
+        wrong direction, a wrong object, a collapse, a broken rule of the world or nothing done; accept
+        the action carried out, partly or fully (partial progress is not an error)."""
+        done = 0.0
+        executed = []
+        for segment in timeline.segments:
+            if not segment.intended:
+                break
+            done += segment.stop
+            if segment.stop >= 1.0:
+                executed.append(self.family.describe([segment.action]))
+        progress = done / len(asked) if asked else 0.0
+        violations: list[str] = []
+        for before, after in zip(scenes, scenes[1:]):
+            for problem in self.family.violations(before, after):
+                if problem not in violations:
+                    violations.append(problem)
+        error = None
+        if failure is not None and failure["mode"] in VISIBLE_ERRORS:
+            error = failure["mode"]
+        elif drifted:
+            error = "wrong_direction"
+        elif violations:
+            error = "wrong_action"
+        elif progress < NOTHING_DONE:
+            error = "not_executed"
+        return {
+            "simulated": True,
+            "verdict": "accept" if error is None else "reject",
+            "error": error,
+            "progress": round(min(progress, 1.0), 4),
+            "moves_asked": [self.family.describe([a]) for a in asked],
+            "moves_executed": executed,
+            "violations": violations,
+        }
+
     # ----- pixels ------------------------------------------------------------------------------
-    def _render(self, timeline: _Timeline, n_frames: int, request: GenerateRequest) -> list[np.ndarray]:
+    def _render(self, timeline: _Timeline, n_frames: int,
+                request: GenerateRequest) -> tuple[list[np.ndarray], list[Scene]]:
         frames: list[np.ndarray] = []
+        scenes: list[Scene] = []
         previous: tuple[Scene, np.ndarray] | None = None
         for index in range(n_frames):
             if request.cancel is not None and request.cancel.is_set():
@@ -296,9 +584,10 @@ class SimVGM:
             if previous is None or previous[0] != scene:
                 previous = (scene, np.asarray(self.family.render(scene), dtype=np.uint8))
             frames.append(previous[1])
+            scenes.append(scene)
             if request.progress is not None:
                 request.progress(index + 1, n_frames)
-        return frames
+        return frames, scenes
 
     def _drift(self, frames: list[np.ndarray], rng: np.random.Generator) -> list[np.ndarray]:
         drifted = drift_image(frames[0], rng)
