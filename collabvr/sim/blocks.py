@@ -676,6 +676,10 @@ class BlocksFamily(Family):
         highest = min([o.y - o.size / 2 for o in others], default=float(layout.pad_top))
         carry_y = min(highest - block.size / 2 - CARRY_MARGIN, block.y, land_y)
         carry_y = max(carry_y, block.size / 2)  # stay in the frame even over an impossibly tall stack
+        if abs(block.x - layout.pad_xs[pad]) < 0.5 and block.y <= land_y:
+            # Already straight above where it lands (a clip regenerated from a frame mid-way down, or a
+            # block left hanging): it is only lowered, not lifted back up first.
+            carry_y = block.y
         return mover, float(layout.pad_xs[pad]), land_y, carry_y
 
     def apply(self, scene: Scene, action: Primitive) -> Scene:

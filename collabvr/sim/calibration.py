@@ -129,12 +129,12 @@ def _candidate_truth(generated: dict[tuple[int, int], ClipGenerated], step: int,
     truth = clip.info.get("truth")
     if not isinstance(truth, dict) or not truth.get("simulated"):
         return None
-    if truth.get("verdict") == "reject":
+    if not (clip.prefix_frames and clip.start.from_attempt is not None):
+        return str(truth.get("verdict"))
+    if _error_frame(generated, step, clip.start.from_attempt) < clip.prefix_frames:
         return "reject"
-    if clip.prefix_frames and clip.start.from_attempt is not None:
-        if _error_frame(generated, step, clip.start.from_attempt) < clip.prefix_frames:
-            return "reject"
-    return "accept"
+    # A clip that continues a kept prefix shows the prefix's progress too: doing nothing more is no error.
+    return "accept" if truth.get("error") in (None, "not_executed") else "reject"
 
 
 def _error_frame(generated: dict[tuple[int, int], ClipGenerated], step: int, attempt: int) -> float:
@@ -324,19 +324,25 @@ def report_lines(stats: dict[str, float]) -> list[str]:
 
 @dataclass(frozen=True)
 class Knob:
-    """A knob the fit may move: which model it belongs to, its field, and the values it may take."""
+    """A knob the fit may move: which model it belongs to, its field, its bounds and its first step."""
 
     owner: Literal["vgm", "verifier"]
     name: str
     low: float
     high: float
+    step: float
 
 
+# The knobs the run statistics identify. The others (mode_persistence, vague_penalty, reliable_actions,
+# shortcut_rate, drift_rate) keep their documented values: nothing in the targets measures them. A named
+# fix is held to at most 0.8: the paper's raters found 93.8% of Gemini's suggestions moderately or well
+# suited to the error (D3), so a suggestion that names the error must help.
 KNOBS: tuple[Knob, ...] = (
-    Knob("vgm", "difficulty_mean", 0.05, 0.95),
-    Knob("verifier", "persistence", 0.0, 1.0),
-    Knob("vgm", "difficulty_concentration", 0.2, 20.0),
-    Knob("vgm", "continue_rate", 0.2, 1.0),
+    Knob("vgm", "difficulty_mean", 0.05, 0.95, 0.06),
+    Knob("vgm", "difficulty_concentration", 0.05, 5.0, 0.1),
+    Knob("verifier", "persistence", 0.0, 1.0, 0.1),
+    Knob("vgm", "named_fix", 0.3, 0.8, 0.1),
+    Knob("vgm", "continue_rate", 0.2, 1.0, 0.1),
 )
 
 
@@ -354,15 +360,15 @@ def knob_value(world_: World, knob: Knob) -> float:
 def fit(start: World, seeds: Sequence[int], *, rounds: int = 2, workers: int = 2,
         knobs: Sequence[Knob] = KNOBS, log: Callable[[str], None] = print) -> tuple[World, dict[str, float]]:
     """Coordinate search: for each knob in turn, try a step down and a step up from its value and keep
-    whichever lowers `loss` on the suite; the steps halve every round. Meant for a subset of the training
-    seeds (every evaluation runs the whole loop); confirm the result on all of them."""
+    the first that lowers `loss` on the suite; the steps halve every round. Meant for a subset of the
+    training seeds (every evaluation runs the whole loop); confirm the result on all of them."""
     best = start
     best_stats = statistics(run_suite(best, seeds, workers=workers))
     best_loss = loss(best_stats)
     log(f"start: loss {best_loss:.1f}  " + _knob_text(best, knobs))
     for round_ in range(rounds):
         for knob in knobs:
-            span = (knob.high - knob.low) / (4 * 2**round_)
+            span = knob.step / 2**round_
             here = knob_value(best, knob)
             for value in (here - span, here + span):
                 value = round(min(max(value, knob.low), knob.high), 4)

@@ -34,6 +34,7 @@ from collabvr.sim.base import (
     Scene,
     collapse,
     drift_image,
+    object_delta,
     smoothstep,
 )
 from collabvr.sim.corrections import CORRECTION_MARK, ReadPrompt, instruction_part, read_prompt
@@ -50,6 +51,12 @@ FAILURE_MODES = ("wrong_direction", "wrong_object", "stop_early", "scene_collaps
 VISIBLE_ERRORS = ("wrong_direction", "wrong_object", "scene_collapse")
 # Below this share of the asked motion a clip shows nothing done (the verifier's threshold too).
 NOTHING_DONE = 0.05
+# A wrong motion smaller than this (`base.object_delta` units, about pixels) is not visible as one; the
+# simulated verifier's tolerance is 5.
+VISIBLE_CHANGE = 3.0
+
+# Latent difficulties drawn per step; an instruction of more sub-actions reuses them cyclically.
+LATENT_ACTIONS = 12
 
 # How many frames after a drifted first frame blend back to the clean render.
 DRIFT_BLEND_FRAMES = 3
@@ -82,14 +89,17 @@ class VGMProfile:
 
     The paper model (failures with the structure of real VGMs; the same four modes, at a moment
     u ~ Uniform(0, 1) of the motion):
-    - difficulty_mean, difficulty_concentration: every (scene, instruction) pair has a latent
-      difficulty d ~ Beta(mean * concentration, (1 - mean) * concentration), the chance that one action
-      of it goes wrong. It is drawn from a hash of the scene's static part and the instruction text,
-      never from the attempt, so the retries of a step share it: a low concentration makes steps either
-      easy or hard, and failures of a hard step persist across retries. A new phrasing (a split, a
-      person's edit) draws anew; an appended correction does not change the instruction.
-    - mode_persistence: the share of a step's failures that take its dominant mode (drawn with d); the
-      rest spread evenly over the other modes. A hard step tends to fail the same way each time.
+    - difficulty_mean, difficulty_concentration: every sub-action of an instruction, in its scene, has
+      a latent difficulty d ~ Beta(mean * concentration, (1 - mean) * concentration), the chance that it
+      goes wrong when the model attempts it. The draws come from a hash of the scene's static part and
+      the instruction's words, never from the attempt, so the retries of a step share them: a low
+      concentration makes sub-actions either easy or hard, and failures of a hard step persist across
+      retries; an instruction of more sub-actions is more likely to hold a hard one. A new phrasing (a
+      split, a person's edit) draws anew; an appended correction does not change the instruction.
+    - mode_persistence: the share of a step's failures that take its dominant mode (drawn with d among
+      the errors a verifier can see: wrong direction, wrong object where the scene has another object,
+      scene collapse); the rest spread evenly over the other modes, stopping early among them. A hard
+      step tends to fail the same way each time.
     - named_fix: a correction that names an error multiplies that error's chance by this factor on every
       later attempt (once, however often it is repeated). A correction naming the dominant error helps
       most; one naming an error the step does not make barely helps.
@@ -99,7 +109,7 @@ class VGMProfile:
       first `reliable_actions` actions; each further one is attempted with probability `continue_rate`
       given the one before was, so a k-action prompt is executed in full with probability
       continue_rate ** (k - reliable_actions) and otherwise for its first moves only. The chance that a
-      clip fails grows with the actions it attempts: 1 - (1 - d') ** attempted.
+      clip fails grows with the actions it attempts: 1 - prod(1 - d_i') over the attempted ones.
     - shortcut_rate: a prompt that states the whole task (the raw task prompt) is, for this share of
       (scene, prompt) pairs, executed as the direct undecomposed attempt (`family.greedy`: in the maze,
       straight for the goal through walls); otherwise the model finds the proper moves
@@ -132,7 +142,8 @@ PROFILES: dict[str, VGMProfile] = {
     # Fitted on the hard suite, seeds 0-199, to the paper's run statistics of Gemini 2.5 Pro verifying
     # VBVR-Wan2.2 (appendix C), together with the verifier profile `gemini-2.5-pro-paper`; see
     # `collabvr.sim.calibration` and `python -m collabvr calibrate`.
-    "paper": VGMProfile("paper", model="paper", verifier="gemini-2.5-pro-paper"),
+    "paper": VGMProfile("paper", model="paper", verifier="gemini-2.5-pro-paper", difficulty_mean=0.5,
+                        difficulty_concentration=0.15, mode_persistence=0.9, named_fix=0.8, continue_rate=0.8),
     "legacy": VGMProfile("legacy"),
     "hard": VGMProfile("hard", failure_rate=0.4),
     "perfect": VGMProfile("perfect", horizon=99, failure_rate=0.0, drift_rate=0.0),
@@ -195,9 +206,10 @@ class _Timeline:
 class _Latent:
     """What the model is like on one (scene, instruction): fixed across the retries of a step."""
 
-    difficulty: float  # chance that one action goes wrong
+    difficulties: tuple[float, ...]  # chance that each sub-action goes wrong (cycled past the end)
     dominant: str  # the failure mode this step tends to
     shortcut_draw: float  # uniform; below the shortcut share, a task-stating prompt is taken head-on
+    key: int  # the step's identity as a number (seeds the step's draws)
 
 
 class SimVGM:
@@ -216,14 +228,13 @@ class SimVGM:
                 f"clip length must be more than 0 and at most {MAX_SECONDS:g} seconds, got {request.seconds!r}"
             )
         n_frames = round(request.seconds * self.fps) + 1
-        rng = np.random.default_rng(request.seed)
         try:
             start = self.family.perceive(request.image)
         except PerceptionError as exc:
             return self._still(request, n_frames, str(exc))
         if self.profile.model == "paper":
-            return self._generate_paper(request, start, n_frames, rng)
-        return self._generate_legacy(request, start, n_frames, rng)
+            return self._generate_paper(request, start, n_frames)
+        return self._generate_legacy(request, start, n_frames, np.random.default_rng(request.seed))
 
     def _still(self, request: GenerateRequest, n_frames: int, why: str) -> GeneratedClip:
         """A frame the model cannot make sense of (a collapsed scene it cannot read, or an image of another
@@ -320,11 +331,13 @@ class SimVGM:
         return self._inject(timeline, mode, u, replacements, rng)
 
     # ----- the paper model -----------------------------------------------------------------------
-    def _generate_paper(self, request: GenerateRequest, start: Scene, n_frames: int,
-                        rng: np.random.Generator) -> GeneratedClip:
+    def _generate_paper(self, request: GenerateRequest, start: Scene, n_frames: int) -> GeneratedClip:
         read = read_prompt(request.prompt)
         asked, greedy = self._read_paper(read, start)
         latent = self._latent(start, read, asked)
+        # A clip's own randomness comes from its seed and from what it is asked: the same seed given
+        # another prompt or frame does not repeat the same draws.
+        rng = np.random.default_rng([request.seed, latent.key])
         shortcut = False
         if greedy is not None:
             # A prompt stating the task: the direct attempt, or the proper moves found by the model.
@@ -351,7 +364,8 @@ class SimVGM:
             "shortcut": shortcut,
             "overload": {"asked": len(asked), "attempted": attempted},
             "corrections": {"named": sorted(read.named), "vague": read.vague},
-            "latent": {"difficulty": round(latent.difficulty, 4), "dominant": latent.dominant},
+            "latent": {"difficulties": [round(d, 4) for d in latent.difficulties[:max(1, len(asked))]],
+                       "dominant": latent.dominant},
             "truth": self._truth(asked, timeline, failure, scenes),
         }
         if not asked:
@@ -389,16 +403,19 @@ class SimVGM:
         return hashlib.sha256(text.encode()).digest()
 
     def _latent(self, start: Scene, read: ReadPrompt, asked: list[Primitive]) -> _Latent:
-        key = self._step_key(start, read, asked)
-        rng = np.random.default_rng(int.from_bytes(key[:8], "big"))
+        key = int.from_bytes(self._step_key(start, read, asked)[:8], "big")
+        rng = np.random.default_rng(key)
         mean = min(max(self.profile.difficulty_mean, 0.0), 1.0)
         if 0.0 < mean < 1.0:
             kappa = self.profile.difficulty_concentration
-            difficulty = float(rng.beta(mean * kappa, (1.0 - mean) * kappa))
+            difficulties = tuple(float(d) for d in rng.beta(mean * kappa, (1.0 - mean) * kappa, LATENT_ACTIONS))
         else:
-            difficulty = mean
-        dominant = FAILURE_MODES[int(rng.integers(len(FAILURE_MODES)))]
-        return _Latent(difficulty, dominant, float(rng.random()))
+            difficulties = (mean,) * LATENT_ACTIONS
+        # A step's recurring failure is one a verifier can see; stopping early (partial progress) is only
+        # ever a background failure. Another object can be moved by mistake only where there is one.
+        candidates = [m for m in VISIBLE_ERRORS if m != "wrong_object" or len(start.objects) > 1]
+        dominant = candidates[int(rng.integers(len(candidates)))]
+        return _Latent(difficulties, dominant, float(rng.random()), key)
 
     def _attempted(self, asked: int, rng: np.random.Generator) -> int:
         """Partial competence: how many of the asked actions, in order, the clip attempts."""
@@ -420,16 +437,25 @@ class SimVGM:
 
     def _fail_paper(self, timeline: _Timeline, latent: _Latent, read: ReadPrompt, attempted: int,
                     rng: np.random.Generator) -> dict | None:
-        """Maybe inject one failure: the chance grows with the actions attempted and the step's difficulty;
-        the mode follows the step's tendency and the corrections."""
+        """Maybe inject one failure: each attempted sub-action may go wrong with its latent difficulty (as
+        the corrections shape it); the mode follows the step's tendency and the corrections."""
         weights = self._mode_weights(latent, read)
         if not timeline.segments:
             weights = {"scene_collapse": weights["scene_collapse"]}
-        per_action = min(1.0, latent.difficulty * sum(weights.values()))
-        chance = 1.0 - (1.0 - per_action) ** max(1, attempted)
-        if rng.random() >= chance:
+        share = sum(weights.values())
+        hazards = [min(1.0, latent.difficulties[i % len(latent.difficulties)] * share) for i in range(max(1, attempted))]
+        # The first sub-action that goes wrong, in order; the failure strikes inside its time slot.
+        first = [h * float(np.prod([1.0 - g for g in hazards[:i]])) for i, h in enumerate(hazards)]
+        pick = float(rng.random())
+        failing = None
+        for index, chance in enumerate(first):
+            if pick < chance:
+                failing = index
+                break
+            pick -= chance
+        if failing is None:
             return None
-        u = float(rng.uniform(0.0, 1.0))
+        u = (failing + float(rng.uniform(0.0, 1.0))) / len(hazards)
         if not timeline.segments:
             return self._collapse(timeline, timeline.scene_at(u), u, rng)
         replacements = self._replacements(timeline, u, rng)
@@ -551,7 +577,7 @@ class SimVGM:
                 if problem not in violations:
                     violations.append(problem)
         error = None
-        if failure is not None and failure["mode"] in VISIBLE_ERRORS:
+        if failure is not None and failure["mode"] in VISIBLE_ERRORS and self._shows(timeline, failure):
             error = failure["mode"]
         elif drifted:
             error = "wrong_direction"
@@ -568,6 +594,18 @@ class SimVGM:
             "moves_executed": executed,
             "violations": violations,
         }
+
+    def _shows(self, timeline: _Timeline, failure: dict) -> bool:
+        """Whether the clip shows the failure at all: a wrong motion that starts too late to get anywhere
+        before the clip ends leaves the scene as a stop would (it is then no error a verifier could see)."""
+        if failure["mode"] == "scene_collapse":
+            return True
+        wrong = next((s for s in timeline.segments if not s.intended), None)
+        if wrong is None:
+            return False
+        before, after = timeline.scene_at(wrong.start), timeline.scene_at(1.0)
+        moved = max((object_delta(a, b) for a, b in zip(before.objects, after.objects)), default=0.0)
+        return moved >= VISIBLE_CHANGE
 
     # ----- pixels ------------------------------------------------------------------------------
     def _render(self, timeline: _Timeline, n_frames: int,
