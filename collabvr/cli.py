@@ -22,7 +22,7 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Callable, Sequence
 
-from collabvr import registry
+from collabvr.backends import registry
 from collabvr.artifacts import ArtifactFolder
 from collabvr.config import BREAKPOINTS, LoopConfig
 from collabvr.engine import Engine, ProgressFn

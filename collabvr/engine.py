@@ -91,7 +91,7 @@ class Engine:
               session_id: str | None = None, title: str = "", judge: Judge | None = None,
               vlm_label: BackendLabel | None = None, vgm_label: BackendLabel | None = None) -> "Engine":
         """Record a new session and return its engine. The labels say how to rebuild the backends when the
-        session is resumed elsewhere (see collabvr.registry); without them it can only run in-process."""
+        session is resumed elsewhere (see collabvr.backends.registry); without them it can only run in-process."""
         check_prompt(task.prompt, "task prompt")
         frame = media.as_uint8_frames([input_image])[0]
         started = SessionStarted(

@@ -15,7 +15,7 @@ from typing import Any, Callable, Literal
 
 import numpy as np
 
-from collabvr import registry
+from collabvr.backends import registry
 from collabvr.artifacts import ArtifactFolder
 from collabvr.backends import VGM, GeneratedClip, GenerateRequest
 from collabvr.config import LoopConfig

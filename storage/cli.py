@@ -26,7 +26,8 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Callable
 
-from collabvr import cli as collabvr_cli, registry
+from collabvr import cli as collabvr_cli
+from collabvr.backends import registry
 from collabvr.artifacts import ArtifactFolder
 from collabvr.config import BREAKPOINTS
 from collabvr.engine import DecisionError, Engine

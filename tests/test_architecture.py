@@ -5,7 +5,7 @@
   which imports storage inside a function.
 - storage/ never imports gradio.
 - ui/ (when it exists) never imports the simulated backends directly (collabvr.sim.vgm, .vlm, .latency, or
-  SimVGM/SimVLM from collabvr.sim): it builds backends through collabvr.registry. Importing the simulated
+  SimVGM/SimVLM from collabvr.sim): it builds backends through collabvr.backends.registry. Importing the simulated
   *task catalog* (collabvr.sim.FAMILIES, make_task, ...) is allowed.
 """
 

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from collabvr import registry, sim
+from collabvr import sim
+from collabvr.backends import registry
 from collabvr.artifacts import ArtifactFolder
 from collabvr.config import LoopConfig
 from collabvr.engine import Engine

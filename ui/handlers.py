@@ -18,7 +18,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 from pydantic import ValidationError
 
-from collabvr import registry
+from collabvr.backends import registry
 from collabvr.config import BREAKPOINTS, LoopConfig
 from collabvr.engine import MAX_PROMPT_CHARS, DecisionError
 from collabvr.events import BackendFailed, Event, attempt_target
