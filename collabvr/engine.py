@@ -29,8 +29,10 @@ from collabvr.events import (
     ClipGenerated, ClipVerified, Event, ForkOrigin, PromptEvolved, RouteRequested, Routed, SessionFinished,
     SessionStarted, StepAccepted, StepPlanned, TaskSpec, UsageInfo, VerdictOverridden, attempt_target,
 )
-from collabvr.loop import Command, Kind, clip_seconds, next_command, split_context
-from collabvr.state import AttemptState, SessionState, StepState, apply, fold, start_point_for_next_attempt
+from collabvr.loop import Command, Kind, clip_seconds, evolved_prompt, next_command, split_context
+from collabvr.state import (
+    AttemptState, SessionState, StepState, apply, failing_frame_index, fold, start_point_for_next_attempt,
+)
 from collabvr.store import EventStore, SequenceConflict
 
 
@@ -304,7 +306,7 @@ class Engine:
         verdict = reply.value
         failing = None
         if verdict.verdict == "reject":
-            failing = media.frame_index_at_fraction(view.n_frames, verdict.good_fraction or 0.0)
+            failing = failing_frame_index(view.n_frames, verdict.good_fraction or 0.0)
         return [ClipVerified(step=step.number, attempt=attempt.number, verdict=verdict, sampled_indices=view.indices,
                              first_failing_frame=failing, usage=_usage(reply.usage, time.perf_counter() - started))]
 
@@ -322,8 +324,12 @@ class Engine:
         else:
             suggestion = last.suggestion.strip()
             base = step.instruction
+            prior = step.evolutions.get(last.number)
+            if prior is not None and prior.after == step.instruction:
+                # A person's reject after the verifier's suggestion was applied: theirs replaces it.
+                base = prior.before
             source = "override" if last.override is not None else "verifier"
-        after = f"{base} {suggestion}".strip()
+        after = evolved_prompt(base, suggestion)
         return [PromptEvolved(step=step.number, after_attempt=last.number, source=source,  # type: ignore[arg-type]
                               before=step.instruction, after=after, suggestion=suggestion)]
 
@@ -331,10 +337,9 @@ class Engine:
         state = self._state
         step = state.step(command.step or 0)
         last = step.attempt(command.attempt or 0)
-        verdict = last.vlm_verdict
         request = RouteRequest(
             task_prompt=state.task_prompt, input_image=self._input_image(), instruction=last.prompt,
-            clip=self._clip_view(last), reason=verdict.reason if verdict else "",
+            clip=self._clip_view(last), reason=last.reason,
             suggestion=last.suggestion, good_fraction=last.good_fraction, step=step.number,
             max_steps=state.max_steps, seed=self._seed(step.number, "route"))
         started = time.perf_counter()

@@ -84,7 +84,7 @@ def _natural_command(state: SessionState) -> Command:
 def _after_resolved(state: SessionState, step: StepState) -> Command:
     if step.status == "split":
         return Command(Kind.PLAN, step=step.number + 1, reason=f"split of step {step.number}")
-    if step.fallback_used:
+    if step.status == "accepted" and step.attempt(step.result_attempt or 0).purpose == "fallback":
         return Command(Kind.FINISH, step=step.number, reason="fallback generated the whole remaining task")
     if step.number >= state.max_steps:
         return Command(Kind.FINISH, step=step.number, reason=f"step budget spent ({state.max_steps} steps)")
@@ -92,12 +92,13 @@ def _after_resolved(state: SessionState, step: StepState) -> Command:
 
 
 def _accepted_attempt(step: StepState) -> AttemptState | None:
-    """A person's accept of any attempt wins; otherwise the VLM's accept of the latest attempt."""
-    for attempt in reversed(step.attempts):
-        if attempt.override is not None and attempt.override.verdict == "accept":
-            return attempt
-    last = step.attempts[-1]
-    return last if last.effective_verdict == "accept" else None
+    """The latest decision on the step wins: the attempt whose accept (the VLM's or a person's) came last,
+    unless a route was decided after it (asking to regenerate says that clip is not wanted)."""
+    accepted = [a for a in step.attempts if a.effective_verdict == "accept"]
+    if not accepted:
+        return None
+    latest = max(accepted, key=lambda a: a.decided_seq)
+    return latest if latest.decided_seq > step.last_route_seq else None
 
 
 def _after_reject(state: SessionState, step: StepState, last: AttemptState) -> Command:
@@ -132,6 +133,15 @@ def _generate_or_stop(state: SessionState, step: StepState, purpose: str) -> Com
             return Command(Kind.PROPAGATE, step=step.number, reason=why)
         return Command(Kind.FINISH, step=step.number, reason=why)
     return Command(Kind.GENERATE, step=step.number, attempt=attempt, purpose=purpose)
+
+
+def evolved_prompt(base: str, suggestion: str) -> str:
+    """Rule 5: instruction + " " + suggestion. A suggestion the prompt already holds is not appended
+    again (repeating it would not make a model do it twice, only blur the prompt)."""
+    suggestion = " ".join(suggestion.split())
+    if not suggestion or suggestion.casefold() in " ".join(base.split()).casefold():
+        return base.strip()
+    return f"{base.strip()} {suggestion}".strip()
 
 
 def clip_seconds(state: SessionState, step: StepState, purpose: str) -> float:

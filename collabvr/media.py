@@ -313,18 +313,6 @@ def sample_indices(n_frames: int, fps: float, per_second: float = 1.0) -> list[i
     return sorted(indices)
 
 
-def frame_index_at_fraction(n_frames: int, fraction: float) -> int:
-    """``int(n_frames * fraction)`` clamped to [0, n_frames - 1].
-
-    This is the "first failing frame" rule: fraction 1.0 maps to the last frame.
-    Raises MediaError for a fraction outside [0, 1] (or NaN) or n_frames < 1.
-    """
-    _check_n_frames(n_frames)
-    if not (_is_real(fraction) and 0.0 <= fraction <= 1.0):
-        raise MediaError(f"fraction must be within [0, 1], got {fraction!r}")
-    return min(max(int(n_frames * fraction), 0), int(n_frames) - 1)
-
-
 # --- editing ----------------------------------------------------------------
 
 

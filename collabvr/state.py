@@ -7,6 +7,7 @@ driver can keep its state current while it appends. Both are pure bookkeeping: n
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from fractions import Fraction
 from typing import Iterable, Literal
 
 from collabvr.backends import Plan, RouteDecision, Verdict
@@ -27,6 +28,7 @@ class AttemptState:
     generated: ClipGenerated
     verified: ClipVerified | None = None
     override: VerdictOverridden | None = None
+    decided_seq: int = 0  # sequence number of the event that set the effective verdict (verify or override)
 
     @property
     def purpose(self) -> str:
@@ -68,6 +70,14 @@ class AttemptState:
             return self.override.suggestion
         return self.vlm_verdict.suggestion if self.vlm_verdict else ""
 
+    @property
+    def reason(self) -> str:
+        """Why the effective verdict is what it is: the person's reason if they overrode (the VLM's reason
+        argued for the other verdict), else the verifier's."""
+        if self.override is not None:
+            return self.override.reason or f"{self.override.actor} overrode the verdict to {self.override.verdict}"
+        return self.vlm_verdict.reason if self.vlm_verdict else ""
+
 
 @dataclass
 class RouteState:
@@ -80,6 +90,8 @@ class RouteState:
     frame_index: int | None = None  # regen: where to start
     evolved: bool = False  # its suggestion (or, for fallback, the switch to the task prompt) is applied
     executed: bool = False
+    superseded: bool = False  # a later route (a person's) replaced it before it was carried out
+    seq: int = 0  # sequence number of the event that decided it
 
 
 @dataclass
@@ -97,6 +109,7 @@ class StepState:
     routes: list[RouteState] = field(default_factory=list)
     vlm_routed: bool = False
     evolved_after: set[int] = field(default_factory=set)  # attempts whose suggestion has been applied
+    evolutions: dict[int, PromptEvolved] = field(default_factory=dict)  # the latest evolution after each attempt
     decided_since_verify: bool = True  # False between a ClipVerified and the engine's decision on it
     prompt_history: list[tuple[str, str]] = field(default_factory=list)  # (source, text), oldest first
 
@@ -124,14 +137,16 @@ class StepState:
 
     @property
     def pending_route(self) -> RouteState | None:
+        """The route decided but not yet carried out. Only the latest can be pending: a new route (a
+        person's) supersedes one that was waiting."""
         for route in reversed(self.routes):
-            if not route.executed:
+            if not route.executed and not route.superseded:
                 return route
         return None
 
     @property
-    def fallback_used(self) -> bool:
-        return any(a.purpose == "fallback" for a in self.attempts)
+    def last_route_seq(self) -> int:
+        return self.routes[-1].seq if self.routes else 0
 
     @property
     def resolved(self) -> bool:
@@ -256,7 +271,9 @@ def _on_generated(state: SessionState, event: ClipGenerated) -> None:
 
 def _on_verified(state: SessionState, event: ClipVerified) -> None:
     step = state.step(event.step)
-    step.attempt(event.attempt).verified = event
+    attempt = step.attempt(event.attempt)
+    attempt.verified = event
+    attempt.decided_seq = state.seq + 1
     step.decided_since_verify = False
     state.vlm_calls += event.usage.calls
     state.wall_s += event.usage.latency_s
@@ -267,6 +284,7 @@ def _on_evolved(state: SessionState, event: PromptEvolved) -> None:
     step = state.step(event.step)
     step.instruction = event.after
     step.evolved_after.add(event.after_attempt)
+    step.evolutions[event.after_attempt] = event
     route = step.pending_route
     if route is not None and event.source == "router":
         route.evolved = True
@@ -299,6 +317,10 @@ def _on_route_requested(state: SessionState, event: RouteRequested) -> None:
 
 
 def _start_route(state: SessionState, step: StepState, route: RouteState) -> None:
+    for earlier in step.routes:
+        if not earlier.executed:
+            earlier.superseded = True
+    route.seq = state.seq + 1
     step.routes.append(route)
     if route.decision.action == "split":
         # The residual task is re-planned over `estimated_steps` more steps; the limit never shrinks.
@@ -360,8 +382,13 @@ def _on_edited(state: SessionState, event: ActionEdited) -> None:
 def _on_overridden(state: SessionState, event: VerdictOverridden) -> None:
     step = state.step(event.step)
     _reopen(state, step)
-    step.attempt(event.attempt).override = event
+    attempt = step.attempt(event.attempt)
+    attempt.override = event
+    attempt.decided_seq = state.seq + 1
     step.decided_since_verify = True
+    if event.verdict == "reject" and event.suggestion and attempt is step.last_attempt:
+        # The person's suggestion is applied even when the verifier's was already: it replaces it.
+        step.evolved_after.discard(attempt.number)
     state.human_events.append(event)
 
 
@@ -423,6 +450,20 @@ def start_point_for_next_attempt(state: SessionState, step: StepState) -> StartP
 
 
 def first_failing_frame(attempt: AttemptState) -> int:
-    """`int(n_frames * good_fraction)` of the attempt's candidate clip, clamped into the clip."""
-    n = attempt.candidate_frames
-    return min(max(int(n * attempt.good_fraction), 0), n - 1)
+    """The first failing frame of the attempt's candidate clip (see `failing_frame_index`)."""
+    return failing_frame_index(attempt.candidate_frames, attempt.good_fraction)
+
+
+def failing_frame_index(n_frames: int, good_fraction: float) -> int:
+    """The method's first failing frame, `int(n_frames * good_fraction)`, clamped into the clip.
+
+    Computed in integer arithmetic on the fraction the float stands for (the closest fraction with a
+    denominator up to a million), because the float product is one frame early whenever
+    `good_fraction = k / n` is stored a hair below k / n (about 4% of such pairs).
+    """
+    if n_frames < 1:
+        raise ValueError(f"a clip has at least one frame, not {n_frames}")
+    if not 0.0 <= good_fraction <= 1.0:
+        raise ValueError(f"good_fraction must be within [0, 1], not {good_fraction!r}")
+    fraction = Fraction(good_fraction).limit_denominator(1_000_000)
+    return min(n_frames * fraction.numerator // fraction.denominator, n_frames - 1)

@@ -193,19 +193,6 @@ def test_sample_indices_rejects_bad_arguments():
             media.sample_indices(*args)
 
 
-def test_frame_index_at_fraction_clamps():
-    assert media.frame_index_at_fraction(49, 0.0) == 0
-    assert media.frame_index_at_fraction(49, 0.5) == 24
-    assert media.frame_index_at_fraction(49, 1.0) == 48
-    assert media.frame_index_at_fraction(1, 1.0) == 0
-    assert media.frame_index_at_fraction(10, 0.99) == 9
-    for bad in (-0.01, 1.01, float("nan")):
-        with pytest.raises(MediaError, match="fraction"):
-            media.frame_index_at_fraction(49, bad)
-    with pytest.raises(MediaError, match="n_frames"):
-        media.frame_index_at_fraction(0, 0.5)
-
-
 # --- editing ------------------------------------------------------------------
 
 
@@ -337,5 +324,3 @@ def test_numpy_scalars_are_accepted_as_numbers():
     indices = media.sample_indices(np.int64(50), np.float32(16))
     assert indices == [0, 16, 32, 48, 49]
     assert all(type(i) is int for i in indices)
-    index = media.frame_index_at_fraction(np.int64(10), np.float64(0.5))
-    assert index == 5 and type(index) is int
