@@ -317,7 +317,7 @@ def test_collapse_clip_is_rejected_as_scene_collapse():
     frames = [IMAGE] + first + [FAMILY.render(collapsed)] * 16
     verdict = verify(frames, FAMILY.describe([RIGHT_3]))
     assert (verdict.verdict, verdict.error_type) == ("reject", "scene_collapse")
-    assert verdict.good_fraction == pytest.approx(9 / 25  # frames 0..8 were right)
+    assert verdict.good_fraction == pytest.approx(9 / 25)  # frames 0..8 were right
     assert "must not vanish or be doubled" in verdict.suggestion
 
 
@@ -329,7 +329,7 @@ def test_wrong_object_clip_is_rejected_as_wrong_object():
     assert (verdict.verdict, verdict.error_type) == ("reject", "wrong_object")
     assert "keep the blue disc still" in verdict.suggestion
     # Half-way (sample 8) the blue disc has moved 4 pixels, within tolerance; by sample 16 it has moved 8.
-    assert verdict.good_fraction == pytest.approx(9 / 25  # frames 0..8 were right)
+    assert verdict.good_fraction == pytest.approx(9 / 25)  # frames 0..8 were right
 
 
 def test_still_clip_is_rejected_as_not_executed():
