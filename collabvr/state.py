@@ -14,8 +14,8 @@ from collabvr.backends import Plan, RouteDecision, Verdict
 from collabvr.config import Breakpoint, LoopConfig
 from collabvr.events import (
     ActionEdited, Annotated, Artifact, BackendFailed, BestAttemptPropagated, BreakpointsSet, ClipGenerated,
-    ClipVerified, CostSummary, Event, PromptEvolved, RouteRequested, Routed, SessionFinished, SessionStarted,
-    StartPoint, StepAccepted, StepPlanned, VerdictOverridden,
+    ClipVerified, CommandFailed, CostSummary, Event, PromptEvolved, ResultDiscarded, RouteRequested, Routed,
+    SessionFinished, SessionStarted, StartPoint, StepAccepted, StepPlanned, UsageInfo, VerdictOverridden,
 )
 
 
@@ -163,16 +163,21 @@ class SessionState:
     steps: list[StepState] = field(default_factory=list)
     seq: int = 0  # number of events folded
     finished: SessionFinished | None = None
-    failures: list[BackendFailed] = field(default_factory=list)  # consecutive failures since the last success
+    failures: list[BackendFailed | CommandFailed] = field(default_factory=list)  # consecutive, since the last success
+    failed_calls: dict[tuple[str, int | None, int | None], int] = field(default_factory=dict)  # (role, step, attempt)
     annotations: list[Annotated] = field(default_factory=list)
     human_events: list[Event] = field(default_factory=list)
     split_budget: tuple[int, int, int] | None = None  # (split step, first sub-step, sub-steps)
     vgm_seconds: float = 0.0
     clips: int = 0
+    unused_generations: int = 0
+    frame_seconds: float = 0.0
     vlm_calls: int = 0
     input_tokens: int | None = None
     output_tokens: int | None = None
     wall_s: float = 0.0
+    gate_wait_s: float = 0.0
+    inherited_cost: CostSummary | None = None  # a fork: what its parent had spent at the fork point
 
     @property
     def session_id(self) -> str:
@@ -199,9 +204,18 @@ class SessionState:
 
     @property
     def cost(self) -> CostSummary:
-        return CostSummary(vgm_seconds=round(self.vgm_seconds, 6), clips=self.clips, vlm_calls=self.vlm_calls,
-                           input_tokens=self.input_tokens, output_tokens=self.output_tokens,
-                           wall_s=round(self.wall_s, 6))
+        """Everything spent on this session's log, a fork's inherited part included."""
+        return CostSummary(vgm_seconds=round(self.vgm_seconds, 6), clips=self.clips,
+                           unused_generations=self.unused_generations, frame_seconds=round(self.frame_seconds, 6),
+                           vlm_calls=self.vlm_calls, input_tokens=self.input_tokens, output_tokens=self.output_tokens,
+                           wall_s=round(self.wall_s, 6), gate_wait_s=round(self.gate_wait_s, 6))
+
+    @property
+    def own_cost(self) -> CostSummary:
+        """What this session spent itself: for a fork, the total less what it inherited from its parent."""
+        if self.inherited_cost is None:
+            return self.cost
+        return self.cost.minus(self.inherited_cost)
 
     @property
     def status(self) -> str:
@@ -235,9 +249,26 @@ def apply(state: SessionState, event: Event) -> SessionState:
         raise ValueError(f"{event.type} cannot appear after the start of a session")
     handler(state, event)
     state.seq += 1
-    if event.actor == "engine" and not isinstance(event, BackendFailed):
+    if event.actor == "engine" and not isinstance(event, (BackendFailed, CommandFailed, ResultDiscarded)):
         state.failures = []
+    fork = state.started.fork
+    if fork is not None and state.seq == (fork.inherited_events or fork.at_seq):
+        state.inherited_cost = state.cost
     return state
+
+
+def _add_usage(state: SessionState, usage: UsageInfo | None) -> None:
+    if usage is None:
+        return
+    state.vlm_calls += usage.calls
+    state.wall_s += usage.latency_s
+    _add_tokens(state, usage.input_tokens, usage.output_tokens)
+
+
+def _add_generation(state: SessionState, seconds: float, wall_s: float, gate_wait_s: float) -> None:
+    state.vgm_seconds += seconds
+    state.wall_s += wall_s
+    state.gate_wait_s += gate_wait_s
 
 
 def _add_tokens(state: SessionState, input_tokens: int | None, output_tokens: int | None) -> None:
@@ -248,9 +279,7 @@ def _add_tokens(state: SessionState, input_tokens: int | None, output_tokens: in
 
 
 def _on_planned(state: SessionState, event: StepPlanned) -> None:
-    state.vlm_calls += event.usage.calls
-    state.wall_s += event.usage.latency_s
-    _add_tokens(state, event.usage.input_tokens, event.usage.output_tokens)
+    _add_usage(state, event.usage)
     state.max_steps = event.max_steps
     step = StepState(number=event.step, planned=event, start_frame=state.current_frame,
                      instruction=event.plan.instruction)
@@ -261,9 +290,9 @@ def _on_planned(state: SessionState, event: StepPlanned) -> None:
 def _on_generated(state: SessionState, event: ClipGenerated) -> None:
     step = state.step(event.step)
     step.attempts.append(AttemptState(number=event.attempt, generated=event))
-    state.vgm_seconds += event.seconds
+    _add_generation(state, event.seconds, event.wall_s, event.gate_wait_s)
+    state.frame_seconds += event.frame_seconds if event.frame_seconds is not None else event.n_frames / event.fps
     state.clips += 1
-    state.wall_s += event.wall_s
     route = step.pending_route
     if route is not None and event.purpose in ("regen", "fallback"):
         route.executed = True
@@ -275,9 +304,7 @@ def _on_verified(state: SessionState, event: ClipVerified) -> None:
     attempt.verified = event
     attempt.decided_seq = state.seq + 1
     step.decided_since_verify = False
-    state.vlm_calls += event.usage.calls
-    state.wall_s += event.usage.latency_s
-    _add_tokens(state, event.usage.input_tokens, event.usage.output_tokens)
+    _add_usage(state, event.usage)
 
 
 def _on_evolved(state: SessionState, event: PromptEvolved) -> None:
@@ -296,9 +323,7 @@ def _on_routed(state: SessionState, event: Routed) -> None:
     step = state.step(event.step)
     step.vlm_routed = True
     step.decided_since_verify = True
-    state.vlm_calls += event.usage.calls
-    state.wall_s += event.usage.latency_s
-    _add_tokens(state, event.usage.input_tokens, event.usage.output_tokens)
+    _add_usage(state, event.usage)
     _start_route(state, step, RouteState(decision=event.decision, by="vlm", after_attempt=event.after_attempt,
                                          attempt=event.after_attempt))
 
@@ -366,6 +391,23 @@ def _on_finished(state: SessionState, event: SessionFinished) -> None:
 
 def _on_failed(state: SessionState, event: BackendFailed) -> None:
     state.failures.append(event)
+    key = (event.role, event.step, event.attempt)
+    state.failed_calls[key] = state.failed_calls.get(key, 0) + 1
+    _add_usage(state, event.usage)
+    _add_generation(state, event.vgm_seconds, event.wall_s, event.gate_wait_s)
+    if event.role == "generate":
+        state.unused_generations += 1
+
+
+def _on_command_failed(state: SessionState, event: CommandFailed) -> None:
+    state.failures.append(event)
+
+
+def _on_discarded(state: SessionState, event: ResultDiscarded) -> None:
+    _add_usage(state, event.usage)
+    _add_generation(state, event.vgm_seconds, event.wall_s, event.gate_wait_s)
+    if event.role == "generate":
+        state.unused_generations += 1
 
 
 def _on_edited(state: SessionState, event: ActionEdited) -> None:
@@ -412,6 +454,8 @@ _HANDLERS = {
     BestAttemptPropagated: _on_propagated,
     SessionFinished: _on_finished,
     BackendFailed: _on_failed,
+    CommandFailed: _on_command_failed,
+    ResultDiscarded: _on_discarded,
     ActionEdited: _on_edited,
     VerdictOverridden: _on_overridden,
     Annotated: _on_annotated,
