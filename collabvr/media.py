@@ -283,22 +283,27 @@ def iter_frames(path: PathLike, start: int = 0, stop: int | None = None) -> Iter
             yield _rgb(frame)
 
 
-def frames_at(path: PathLike, indices: Sequence[int]) -> list[np.ndarray]:
+def frames_at(path: PathLike, indices: Sequence[int], clamp: bool = False) -> list[np.ndarray]:
     """The frames at ``indices`` (in the order given), decoding the stream once up to the largest index and
-    keeping only those asked for. Raises MediaError for an index the video does not have."""
+    keeping only those asked for. An index past the end raises MediaError, or with ``clamp`` gives the
+    last frame."""
     wanted = set(int(i) for i in indices)
     if not wanted:
         return []
     if min(wanted) < 0:
         raise MediaError(f"frame indices must be >= 0, got {min(wanted)}")
     found: dict[int, np.ndarray] = {}
+    last: tuple[int, np.ndarray] | None = None
     for index, frame in enumerate(iter_frames(path, stop=max(wanted) + 1)):
+        last = (index, frame)
         if index in wanted:
             found[index] = frame
+    if last is None:
+        raise MediaError(f"cannot read video {path}: no frames decoded")
     missing = sorted(wanted - found.keys())
-    if missing:
-        raise MediaError(f"video {path} has no frame {missing[0]} (it has {len(found) and max(found) + 1} or fewer)")
-    return [found[int(i)] for i in indices]
+    if missing and not clamp:
+        raise MediaError(f"video {path} has no frame {missing[0]}: it has {last[0] + 1}")
+    return [found.get(int(i), last[1]) for i in indices]
 
 
 def frame_at(path: PathLike, index: int) -> np.ndarray:
