@@ -10,6 +10,7 @@ COLLABVR_DATA_DIR, or ./data relative to the working directory. It is created if
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 from collabvr.artifacts import ArtifactFolder
@@ -20,6 +21,7 @@ DATA_DIR_ENV = "COLLABVR_DATA_DIR"
 DEFAULT_DATA_DIR = Path("data")
 DATABASE_NAME = "collabvr.sqlite"
 ARTIFACTS_NAME = "artifacts"
+STALE_SCRATCH_S = 60.0  # a temporary file untouched this long belongs to no live writer
 
 
 def resolve_data_dir(data_dir: Path | str | None = None) -> Path:
@@ -35,3 +37,18 @@ def open_data_dir(data_dir: Path | str | None = None) -> tuple[SQLiteEventStore,
     root = resolve_data_dir(data_dir)
     root.mkdir(parents=True, exist_ok=True)
     return SQLiteEventStore(root / DATABASE_NAME), ArtifactFolder(root / ARTIFACTS_NAME)
+
+
+def remove_stale_scratch(artifacts: ArtifactFolder, older_than_s: float = STALE_SCRATCH_S) -> int:
+    """Remove temporary files a killed process left in artifacts/tmp, if untouched for `older_than_s`
+    (younger ones may belong to a process that is still writing). Returns how many were removed."""
+    cutoff = time.time() - older_than_s
+    removed = 0
+    for path in (artifacts.root / "tmp").glob("*"):
+        try:
+            if path.is_file() and path.stat().st_mtime < cutoff:
+                path.unlink()
+                removed += 1
+        except FileNotFoundError:  # another process cleaned it up first
+            pass
+    return removed
