@@ -23,8 +23,8 @@ from collabvr.engine import DecisionError, Engine, ProgressFn
 from collabvr.events import event_to_json
 from collabvr.loop import Kind
 from collabvr.report import step_lines, summary
-from collabvr.store import SessionNotFound
-from storage.data_dir import ARTIFACTS_NAME, DATABASE_NAME, remove_stale_scratch, resolve_data_dir
+from collabvr.store import InvalidSessionId, SessionNotFound, check_session_id
+from storage.data_dir import ARTIFACTS_NAME, DATABASE_NAME, open_store_at, resolve_data_dir
 from storage.sqlite_store import SQLiteEventStore
 
 
@@ -51,11 +51,19 @@ def guarded(handler: Handler) -> Handler:
     def run(args: argparse.Namespace) -> int:
         try:
             return handler(args)
-        except (UsageError, SessionNotFound, DecisionError, registry.BackendUnavailable) as exc:
+        except (UsageError, SessionNotFound, InvalidSessionId, DecisionError, registry.BackendUnavailable) as exc:
             print(f"error: {exc}", file=sys.stderr)
             return EXIT_USAGE
 
     return run
+
+
+def session_id_arg(text: str) -> str:
+    """The argparse type of a session id: an invalid one is refused before the command runs (exit 2)."""
+    try:
+        return check_session_id(text)
+    except InvalidSessionId as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 # ----- the store ------------------------------------------------------------------------------------------
@@ -79,15 +87,13 @@ def store_paths(args: argparse.Namespace) -> tuple[Path, Path]:
 
 
 def open_store(args: argparse.Namespace, must_exist: bool = False) -> tuple[SQLiteEventStore, ArtifactFolder]:
-    """Open (creating if needed, unless `must_exist`) the SQLite store and its artifact folder."""
+    """Open (creating if needed, unless `must_exist`) the SQLite store and its artifact folder; stale
+    temporary files a killed process left there are removed (storage.data_dir.open_store_at)."""
     database, artifact_root = store_paths(args)
     if must_exist and not database.is_file():
         raise UsageError(f"no database at {database} (record a session first: "
                          f"python -m collabvr run ... --db {database})")
-    store = SQLiteEventStore(database)
-    artifacts = ArtifactFolder(artifact_root)
-    remove_stale_scratch(artifacts)
-    return store, artifacts
+    return open_store_at(database, artifact_root)
 
 
 # ----- the task and the loop --------------------------------------------------------------------------------

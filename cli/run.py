@@ -16,8 +16,8 @@ from collabvr.artifacts import ArtifactFolder
 from collabvr.backends import registry
 from collabvr.config import BREAKPOINTS, LoopConfig
 from collabvr.engine import Engine
-from collabvr.events import TaskSpec
-from collabvr.store import EventStore, MemoryEventStore
+from collabvr.sim_session import NewSimSession, start_sim_session
+from collabvr.store import MemoryEventStore
 
 
 def register(sub: SubParsers) -> None:
@@ -39,30 +39,12 @@ def register(sub: SubParsers) -> None:
     p.set_defaults(handler=cmd_run)
 
 
-def start_sim_session(store: EventStore, artifacts: ArtifactFolder, family: str, difficulty: str, seed: int,
-                      config: LoopConfig, vgm_profile: str, verifier_profile: str,
-                      latency_s: float = 0.0) -> Engine:
-    """Record a new simulated session in `store` (its backend specs included, so it can be resumed in
-    another process) and return its engine, ready to run."""
-    world = sim()
-    task = world.make_task(family, difficulty, seed)
-    vlm_spec = registry.sim_vlm_spec(family, verifier_profile, latency_s=latency_s)
-    vgm_spec = registry.sim_vgm_spec(family, vgm_profile, latency_s=latency_s)
-    vlm, vgm = registry.build_vlm(vlm_spec), registry.build_vgm(vgm_spec)
-    spec = TaskSpec(prompt=task.prompt, source="sim", family=family, difficulty=difficulty, task_seed=seed)
-    return Engine.start(
-        store, artifacts, vlm, vgm, config=config, seed=seed, judge=registry.judge_for(spec),
-        vlm_label=registry.label(vlm, vlm_spec), vgm_label=registry.label(vgm, vgm_spec),
-        task=spec,
-        input_image=world.get_family(family).render(task.initial),
-        title=f"[{world.SIMULATED_LABEL}] {family}/{difficulty}/seed {seed}")
-
-
 def run_one(family: str, difficulty: str, seed: int, config: LoopConfig, out: Path, vgm_profile: str,
             verifier_profile: str, progress=None) -> tuple[Engine, dict]:
     """Run one simulated session in memory into `out`; returns the engine and the JSON summary."""
-    engine = start_sim_session(MemoryEventStore(), ArtifactFolder(out / "artifacts"), family, difficulty, seed,
-                               config, vgm_profile, verifier_profile)
+    spec = NewSimSession(family=family, difficulty=difficulty, seed=seed, vlm_profile=verifier_profile,
+                         vgm_profile=vgm_profile, config=config)
+    engine = start_sim_session(MemoryEventStore(), ArtifactFolder(out / "artifacts"), spec)
     engine.run(progress=progress)
     return engine, session_result(engine, out)
 
@@ -88,8 +70,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     else:
         args.out.mkdir(parents=True, exist_ok=True)
         store, artifacts = MemoryEventStore(), ArtifactFolder(args.out / "artifacts")
-    engine = start_sim_session(store, artifacts, args.family, args.difficulty, args.seed, config,
-                               args.vgm_profile, args.verifier_profile, latency_s=args.sim_latency)
+    spec = NewSimSession(family=args.family, difficulty=args.difficulty, seed=args.seed,
+                         vlm_profile=args.verifier_profile, vgm_profile=args.vgm_profile, latency_s=args.sim_latency,
+                         config=config)
+    engine = start_sim_session(store, artifacts, spec)
     progress = None
     if not args.json:
         print(f"[{world.SIMULATED_LABEL}] {args.family}/{args.difficulty}/seed {args.seed} "

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from cli.common import (
     EXIT_FINISHED, Handler, SubParsers, UsageError, add_store_args, count, guarded, open_store, progress_printer,
-    report_run, session_result,
+    report_run, session_id_arg, session_result,
 )
 from collabvr.backends import registry
 from collabvr.config import BREAKPOINTS
@@ -29,9 +29,10 @@ from collabvr.engine import Engine
 from collabvr.loop import next_command
 from collabvr.report import step_lines, summary
 from collabvr.state import SessionState, fold
+from collabvr.status import STATUSES
+from storage.data_dir import delete_session_and_files
 
 
-STATUSES = ("new", "running", "failed", "finished")
 CLI_ACTOR = "cli"  # who a decision made from the command line (e.g. new breakpoints) is recorded as
 
 
@@ -55,12 +56,12 @@ def register(sub: SubParsers) -> None:
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
     p = command("show", "show a session's summary and what happened in each step", cmd_show)
-    p.add_argument("session_id", metavar="ID")
+    p.add_argument("session_id", type=session_id_arg, metavar="ID")
     p.add_argument("--json", action="store_true", help="print JSON instead of text")
 
     p = command("resume", "resume a session: rebuild its backends and run it to the end "
                           "(exit 0 finished, 1 backend failure, 3 paused at a breakpoint)", cmd_resume)
-    p.add_argument("session_id", metavar="ID")
+    p.add_argument("session_id", type=session_id_arg, metavar="ID")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of progress and a summary")
     p.add_argument("--breakpoint", action="append", choices=BREAKPOINTS, default=None,
                    help="replace the session's breakpoints with these (repeatable; recorded as a decision)")
@@ -69,13 +70,13 @@ def register(sub: SubParsers) -> None:
                    help="also write final.mp4 and events.jsonl into DIR")
 
     p = command("fork", "fork a session: a new session holding its first SEQ events", cmd_fork)
-    p.add_argument("session_id", metavar="ID")
+    p.add_argument("session_id", type=session_id_arg, metavar="ID")
     p.add_argument("--at", type=int, required=True, metavar="SEQ",
                    help="how many events of the original the fork keeps (1 = only SessionStarted)")
     p.add_argument("--json", action="store_true", help="print JSON instead of text")
 
     p = command("export", "export sessions to a JSONL file and a zip archive with their artifacts", cmd_export)
-    p.add_argument("session_ids", nargs="*", metavar="ID", help="the sessions to export")
+    p.add_argument("session_ids", nargs="*", type=session_id_arg, metavar="ID", help="the sessions to export")
     p.add_argument("--all", action="store_true", help="export every session")
     p.add_argument("--out", type=Path, required=True, metavar="FILE",
                    help="a file ending in .jsonl (one row per attempt) or .zip (the importable archive); "
@@ -87,7 +88,7 @@ def register(sub: SubParsers) -> None:
     p.add_argument("--json", action="store_true", help="print JSON instead of text")
 
     p = command("delete", "delete a session and the artifact files no other session uses", cmd_delete)
-    p.add_argument("session_id", metavar="ID")
+    p.add_argument("session_id", type=session_id_arg, metavar="ID")
     p.add_argument("--yes", action="store_true", help="really delete (without it the command refuses)")
 
 
@@ -246,8 +247,6 @@ def cmd_delete(args: argparse.Namespace) -> int:
     row = store.get_session(args.session_id)
     if not args.yes:
         raise UsageError(f"not deleting session {row.id} ({row.title}, {row.n_events} events) without --yes")
-    orphans = store.delete_session(row.id)
-    for artifact in orphans:
-        artifacts.path(artifact).unlink(missing_ok=True)
+    orphans = delete_session_and_files(store, artifacts, row.id)
     print(f"deleted session {row.id}; removed {count(len(orphans), 'artifact file')} no other session uses")
     return 0

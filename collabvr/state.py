@@ -16,6 +16,7 @@ from collabvr.events import (
     ClipVerified, CostSummary, Event, PromptEvolved, RouteRequested, Routed, SessionFinished, SessionStarted,
     StartPoint, StepAccepted, StepPlanned, VerdictOverridden,
 )
+from collabvr.status import status_after
 
 
 StepStatus = Literal["open", "accepted", "propagated", "split"]
@@ -158,6 +159,7 @@ class SessionState:
     input_tokens: int | None = None
     output_tokens: int | None = None
     wall_s: float = 0.0
+    status: str = "new"  # by the rule of collabvr.status, kept as events are folded
 
     @property
     def session_id(self) -> str:
@@ -188,13 +190,6 @@ class SessionState:
                            input_tokens=self.input_tokens, output_tokens=self.output_tokens,
                            wall_s=round(self.wall_s, 6))
 
-    @property
-    def status(self) -> str:
-        if self.finished is not None:
-            return "finished"
-        if self.failures:
-            return "stopped" if self.failures[-1].error == "BackendCancelled" else "failed"
-        return "running" if self.steps else "new"
 
 
 def fold(events: Iterable[Event]) -> SessionState:
@@ -220,6 +215,7 @@ def apply(state: SessionState, event: Event) -> SessionState:
         raise ValueError(f"{event.type} cannot appear after the start of a session")
     handler(state, event)
     state.seq += 1
+    state.status = status_after(state.status, (event,))
     if event.actor == "engine" and not isinstance(event, BackendFailed):
         state.failures = []
     return state

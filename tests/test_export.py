@@ -13,14 +13,14 @@ from collabvr.backends import registry
 from collabvr.artifacts import ArtifactFolder
 from collabvr.config import LoopConfig
 from collabvr.engine import Engine
-from collabvr.events import TaskSpec, attempt_target, event_to_json
+from collabvr.events import TaskSpec, artifacts_in, attempt_target, event_to_json
 from collabvr.loop import Kind
 from collabvr.report import summary
 from collabvr.state import fold
 from collabvr.store import SessionNotFound
 from storage import SQLiteEventStore
 from storage.export import (
-    SIMULATED_NOTICE, ArchiveError, artifacts_of, export_all, export_sessions, import_archive,
+    SIMULATED_NOTICE, ArchiveError, export_all, export_sessions, import_archive,
 )
 
 
@@ -117,7 +117,7 @@ def test_round_trip_recreates_both_sessions_exactly(world, tmp_path):
         assert store.annotations(sid) == source.annotations(sid)
         assert store.artifacts_of(sid) == source.artifacts_of(sid)
         for event in before:
-            for artifact in artifacts_of(event):
+            for artifact in artifacts_in(event):
                 assert folder.path(artifact).read_bytes() == world["folder"].path(artifact).read_bytes()
     assert store.get_session(world["fork"]).parent_session == world["parent"]
     assert store.get_session(world["parent"]).parent_session is None

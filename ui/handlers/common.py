@@ -12,9 +12,10 @@ from pydantic import ValidationError
 
 from collabvr.backends import registry
 from collabvr.engine import DecisionError
-from collabvr.store import StoreError
+from collabvr.store import InvalidSessionId, StoreError, check_session_id
 from collabvr.studio import SessionBusy, Studio
 from storage import SQLiteEventStore
+from storage.data_dir import CACHE_NAME
 from ui.media import MediaLinks
 
 
@@ -44,7 +45,7 @@ class Services:
     def create(cls, studio: Studio, store: SQLiteEventStore, data_dir: Path | str,
                default_latency: float = 0.0) -> "Services":
         data_dir = Path(data_dir).resolve()
-        return cls(studio, store, data_dir, MediaLinks(studio.artifacts, data_dir / "cache"), default_latency)
+        return cls(studio, store, data_dir, MediaLinks(studio.artifacts, data_dir / CACHE_NAME), default_latency)
 
 
 def ok(text: str) -> str:
@@ -85,7 +86,14 @@ def validation(exc: ValidationError) -> str:
 
 
 def need_session(sid: str | None) -> str | None:
-    return None if sid and sid.strip() else problem("no session is open: start one, or open one in the Sessions tab")
+    """None when `sid` names a session that may exist; else the message that says why it cannot."""
+    if not (sid and sid.strip()):
+        return problem("no session is open: start one, or open one in the Sessions tab")
+    try:
+        check_session_id(sid.strip())
+    except InvalidSessionId as exc:
+        return problem(str(exc))
+    return None
 
 
 def need_name(actor: str | None) -> str | None:

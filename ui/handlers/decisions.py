@@ -6,18 +6,9 @@ from __future__ import annotations
 from typing import Any
 
 from collabvr.engine import DecisionError
-from collabvr.events import attempt_target
+from collabvr.events import parse_attempt_target
 from collabvr.store import StoreError
 from ui.handlers.common import Services, guarded, need_name, need_session, not_running, ok
-
-
-def parse_target(target: str | None) -> tuple[int, int]:
-    """(step, attempt) of "step:t/attempt:j"."""
-    try:
-        step_part, attempt_part = str(target).split("/")
-        return int(step_part.removeprefix("step:")), int(attempt_part.removeprefix("attempt:"))
-    except ValueError:
-        raise DecisionError(f"pick an attempt (like {attempt_target(1, 1)!r}), not {target!r}") from None
 
 
 def override(svc: Services, sid: str | None, target: str | None, verdict: str, reason: str, suggestion: str,
@@ -28,7 +19,7 @@ def override(svc: Services, sid: str | None, target: str | None, verdict: str, r
 
     def work() -> str:
         not_running(svc, sid)
-        step_number, attempt = parse_target(target)
+        step_number, attempt = parse_attempt_target(target)
         svc.studio.override_verdict(sid, step_number, attempt, verdict, actor, reason or "", suggestion or "")
         return ok(f"{target} overridden to {verdict}; Step or Run to continue")
     return guarded(work)
@@ -55,9 +46,9 @@ def regen_source(svc: Services, sid: str | None, target: str | None) -> tuple[in
     if not sid or not target:
         return 0, 0
     try:
-        step_number, attempt = parse_target(target)
+        step_number, attempt = parse_attempt_target(target)
         a = svc.studio.state(sid).step(step_number).attempt(attempt)
-    except (DecisionError, KeyError, StoreError):
+    except (ValueError, KeyError, StoreError):
         return 0, 0
     last = a.candidate_frames - 1
     failing = a.verified.first_failing_frame if a.verified else None
@@ -69,11 +60,11 @@ def regen_preview(svc: Services, sid: str | None, target: str | None, frame: Any
     if not sid or not target:
         return None
     try:
-        step_number, attempt = parse_target(target)
+        step_number, attempt = parse_attempt_target(target)
         a = svc.studio.state(sid).step(step_number).attempt(attempt)
         index = min(max(int(frame or 0), 0), a.candidate_frames - 1)
         return str(svc.links.full_frame(a.generated.candidate, index))
-    except (DecisionError, KeyError, StoreError, OSError, ValueError):
+    except (KeyError, StoreError, OSError, ValueError):
         return None
 
 
@@ -86,7 +77,7 @@ def route_regen(svc: Services, sid: str | None, target: str | None, frame: Any, 
     def work() -> str:
         not_running(svc, sid)
         _routable(svc, sid)
-        step_number, attempt = parse_target(target)
+        step_number, attempt = parse_attempt_target(target)
         svc.studio.request_route(sid, step_number, "regen", actor, attempt=attempt, frame_index=int(frame or 0),
                                  suggestion=suggestion or "", reason="regen from a frame picked by a person")
         return ok(f"step {step_number} will regenerate from frame {int(frame or 0)} of attempt {attempt}")

@@ -6,28 +6,31 @@ from __future__ import annotations
 import datetime as _dt
 from typing import Any
 
+from collabvr.status import STATUSES
 from collabvr.store import StoreError
+from storage import delete_session_and_files
+from storage.data_dir import EXPORTS_NAME
 from ui import render
 from ui.handlers.common import Services, guarded, need_session, ok, plain, problem
-from ui.handlers.view import interrupted, session_view
+from ui.handlers.view import INTERRUPTED, session_view, shown_status
 
 
-STATUS_FILTERS = ("all", "new", "running", "interrupted", "stopped", "failed", "finished")
+STATUS_FILTERS = ("all", *STATUSES, INTERRUPTED)
 
 SESSION_COLUMNS = ["id", "title", "status", "updated", "parent", "events"]
 
 
 def list_sessions(svc: Services, search: str | None, status: str | None) -> tuple[list[list[Any]], list[str]]:
-    wanted = None if status in (None, "", "all", "interrupted") else status
-    if status == "interrupted":
-        wanted = "running"
-    rows = svc.store.list_sessions(search=(search or "").strip() or None, status=wanted, limit=200)
+    """Rows of the sessions table (most recently updated first) and their ids; `status` filters by the
+    status a person sees (shown_status), "all" or nothing keeps every session."""
+    wanted = None if status in (None, "", "all") else status
+    # An interrupted session is logged as running; the store filters on what the log says.
+    logged = "running" if wanted == INTERRUPTED else wanted
+    rows = svc.store.list_sessions(search=(search or "").strip() or None, status=logged, limit=200)
     table, ids = [], []
     for row in rows:
-        shown = "interrupted" if interrupted(svc, row.id, row.status) else row.status
-        if svc.studio.is_running(row.id):
-            shown = "working"
-        if status == "interrupted" and shown != "interrupted":
+        shown = shown_status(svc, row.id, row.status)
+        if wanted == INTERRUPTED and shown != INTERRUPTED:
             continue
         parent = f"{row.parent_session} @{row.fork_seq}" if row.parent_session else ""
         table.append([row.id, row.title, shown, render.when(row.updated), parent, row.n_events])
@@ -44,11 +47,7 @@ def delete_session(svc: Services, sid: str | None, confirmed: bool) -> str:
 
     def work() -> str:
         svc.studio.forget(sid)
-        orphans = svc.store.delete_session(sid)
-        for artifact in orphans:
-            svc.artifacts.path(artifact).unlink(missing_ok=True)
-            for cached in svc.links.cache_dir.glob(f"frames/{artifact.sha256}_*.png"):
-                cached.unlink(missing_ok=True)
+        orphans = delete_session_and_files(svc.store, svc.artifacts, sid, svc.links.cache_dir)
         return ok(f"deleted session {sid} and {len(orphans)} file(s) no other session used")
     return guarded(work)
 
@@ -60,7 +59,7 @@ def export_session(svc: Services, sid: str | None) -> tuple[list[str], str]:
     from storage.export import export_sessions
 
     stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    out = svc.data_dir / "exports" / f"session-{sid}-{stamp}.jsonl"
+    out = svc.data_dir / EXPORTS_NAME / f"session-{sid}-{stamp}.jsonl"
     try:
         result = export_sessions(svc.store, svc.artifacts, [sid], out)
     except (StoreError, FileNotFoundError, ValueError) as exc:

@@ -7,11 +7,14 @@ from dataclasses import dataclass, field
 
 from collabvr.events import BackendFailed, attempt_target
 from collabvr.loop import Kind, next_command
-from collabvr.state import fold
+from collabvr.state import SessionState, fold
 from collabvr.store import StoreError
 from ui import render
 from ui.handlers.common import Services, need_session, ok, plain, problem
 
+
+WORKING = "working"  # beside collabvr.status.STATUSES: what only this process can know
+INTERRUPTED = "interrupted"
 
 @dataclass
 class SessionView:
@@ -39,17 +42,23 @@ def activity_key(svc: Services, sid: str) -> str:
     return f"{a.running}|{a.command}|{a.done}|{a.total}|{a.error}"
 
 
-def interrupted(svc: Services, sid: str, status: str) -> bool:
-    """A session left mid-run by an earlier process: the log says running, but no worker in this process
-    has driven it since the start."""
+def shown_status(svc: Services, sid: str, logged: str, state: SessionState | None = None) -> str:
+    """The status a person sees, for the status line and the sessions list alike: "working" while a worker
+    of this process drives the session; "interrupted" for one an earlier process left mid-run (the log says
+    running, no worker here has driven it since the start, and nothing holds it); else the logged status
+    (collabvr.status). `state` saves a fold when the caller has one."""
     activity = svc.studio.activity(sid)
-    if status != "running" or activity.running or activity.started_at != 0.0:
-        return False
-    state = fold(svc.store.read(sid))
+    if activity.running:
+        return WORKING
+    if logged != "running" or activity.started_at != 0.0:
+        return logged
+    state = state if state is not None else fold(svc.store.read(sid))
     fork = state.started.fork
     if fork is not None and state.seq == fork.at_seq:
-        return False  # a fresh fork waits for its first command; nothing was interrupted
-    return next_command(state).kind is not Kind.WAIT  # held at a breakpoint is paused, not interrupted
+        return logged  # a fresh fork waits for its first command; nothing was interrupted
+    if next_command(state).kind is Kind.WAIT:
+        return logged  # held at a breakpoint or by a person's decision: paused, not interrupted
+    return INTERRUPTED
 
 
 def session_view(svc: Services, sid: str) -> SessionView:
@@ -76,7 +85,7 @@ def session_view(svc: Services, sid: str) -> SessionView:
     return SessionView(
         session_id=sid, seq=state.seq,
         timeline=render.render_timeline(state, svc.links, failures),
-        status=render.render_status(state, command, activity, interrupted=interrupted(svc, sid, state.status)),
+        status=render.render_status(state, command, activity, shown=shown_status(svc, sid, state.status, state)),
         current_step=current.number if current else None,
         instruction=current.instruction if current else "",
         decision_attempts=decision, failed_attempt=failed, attempts=every,
