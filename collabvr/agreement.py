@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 
 from sklearn.metrics import cohen_kappa_score, confusion_matrix, f1_score
 
+from collabvr.events import parse_attempt_target
 from collabvr.state import AttemptState, SessionState, StepState
 
 
@@ -59,10 +60,7 @@ class LabelRow:
 def parse_target(target: str) -> tuple[int | None, int | None]:
     """(step, attempt) of "step:<t>/attempt:<j>"; (None, None) for "session" or anything unparseable."""
     try:
-        step_part, attempt_part = target.split("/")
-        if not (step_part.startswith("step:") and attempt_part.startswith("attempt:")):
-            return None, None
-        return int(step_part.removeprefix("step:")), int(attempt_part.removeprefix("attempt:"))
+        return parse_attempt_target(target)
     except ValueError:
         return None, None
 

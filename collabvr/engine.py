@@ -32,7 +32,7 @@ from collabvr.events import (
     ActionEdited, Annotated, Artifact, BackendFailed, BackendLabel, BestAttemptPropagated, BreakpointsSet,
     ClipGenerated, ClipVerified, CommandFailed, Event, ForkOrigin, PromptEvolved, ResultDiscarded, RouteRequested,
     Routed, SessionFinished, SessionStarted, StepAccepted, StepPlanned, TaskSpec, UsageInfo, VerdictOverridden,
-    attempt_target,
+    attempt_target, parse_attempt_target,
 )
 from collabvr.loop import (
     Command, Kind, clip_seconds, command_inputs, evolved_prompt, next_command, split_context, unheld,
@@ -645,9 +645,7 @@ def _check_label(state: SessionState, target: str, label: str, value: int | str)
 
 def _attempt_for_target(state: SessionState, target: str) -> AttemptState:
     try:
-        step_part, attempt_part = target.split("/")
-        step_number = int(step_part.removeprefix("step:"))
-        attempt_number = int(attempt_part.removeprefix("attempt:"))
+        step_number, attempt_number = parse_attempt_target(target)
         attempt = state.step(step_number).attempt(attempt_number)
     except (ValueError, KeyError):
         raise DecisionError(f"{target!r} is not an attempt of this session "

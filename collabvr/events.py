@@ -7,8 +7,9 @@ JSON object whose `type` field names it as in DESIGN.md section 2.1.
 
 from __future__ import annotations
 
+import re
 import time
-from typing import Annotated as TypingAnnotated, Any, Literal, Union
+from typing import Annotated as TypingAnnotated, Any, Iterator, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
@@ -352,4 +353,34 @@ def event_to_json(event: EventBase) -> str:
 
 
 def attempt_target(step: int, attempt: int) -> str:
+    """How an annotation or a person names one attempt: "step:<t>/attempt:<j>"."""
     return f"step:{step}/attempt:{attempt}"
+
+
+_ATTEMPT_TARGET = re.compile(r"step:([0-9]+)/attempt:([0-9]+)")
+
+
+def parse_attempt_target(target: object) -> tuple[int, int]:
+    """(step, attempt) of "step:<t>/attempt:<j>" (as `attempt_target` writes it); ValueError with the expected
+    form for anything else, "session" included."""
+    match = _ATTEMPT_TARGET.fullmatch(target) if isinstance(target, str) else None
+    if match is None:
+        raise ValueError(f"pick an attempt (like {attempt_target(1, 1)!r}), not {target!r}")
+    return int(match.group(1)), int(match.group(2))
+
+
+def artifacts_in(value: Any) -> Iterator[Artifact]:
+    """Every Artifact inside an event (or any model, list or dict), however deeply nested. Walking the
+    fields by type means a new artifact field is recorded, exported and kept on delete without a change
+    anywhere else."""
+    if isinstance(value, Artifact):
+        yield value
+    elif isinstance(value, BaseModel):
+        for name in type(value).model_fields:
+            yield from artifacts_in(getattr(value, name))
+    elif isinstance(value, (list, tuple, set, frozenset)):
+        for item in value:
+            yield from artifacts_in(item)
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from artifacts_in(item)

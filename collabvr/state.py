@@ -17,6 +17,7 @@ from collabvr.events import (
     ClipVerified, CommandFailed, CostSummary, Event, PromptEvolved, ResultDiscarded, RouteRequested, Routed,
     SessionFinished, SessionStarted, StartPoint, StepAccepted, StepPlanned, UsageInfo, VerdictOverridden,
 )
+from collabvr.status import status_after
 
 
 StepStatus = Literal["open", "accepted", "propagated", "split"]
@@ -178,6 +179,7 @@ class SessionState:
     wall_s: float = 0.0
     gate_wait_s: float = 0.0
     inherited_cost: CostSummary | None = None  # a fork: what its parent had spent at the fork point
+    status: str = "new"  # by the rule of collabvr.status, kept as events are folded
 
     @property
     def session_id(self) -> str:
@@ -217,13 +219,6 @@ class SessionState:
             return self.cost
         return self.cost.minus(self.inherited_cost)
 
-    @property
-    def status(self) -> str:
-        if self.finished is not None:
-            return "finished"
-        if self.failures:
-            return "stopped" if self.failures[-1].error == "BackendCancelled" else "failed"
-        return "running" if self.steps else "new"
 
 
 def fold(events: Iterable[Event]) -> SessionState:
@@ -249,6 +244,7 @@ def apply(state: SessionState, event: Event) -> SessionState:
         raise ValueError(f"{event.type} cannot appear after the start of a session")
     handler(state, event)
     state.seq += 1
+    state.status = status_after(state.status, (event,))
     if event.actor == "engine" and not isinstance(event, (BackendFailed, CommandFailed, ResultDiscarded)):
         state.failures = []
     fork = state.started.fork

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any, Callable, Literal
 
 import numpy as np
@@ -22,8 +22,9 @@ from collabvr.backends import registry
 from collabvr.backends.gate import GPUGate
 from collabvr.config import LoopConfig
 from collabvr.engine import DecisionError, Engine, check_prompt
-from collabvr.events import Event, TaskSpec
+from collabvr.events import Event
 from collabvr.loop import Command, next_command
+from collabvr.sim_session import NewSimSession, start_sim_session
 from collabvr.state import SessionState, fold
 from collabvr.store import EventStore
 
@@ -57,16 +58,6 @@ class Activity:
         return self.done / self.total if self.total else 0.0
 
 
-@dataclass
-class NewSimSession:
-    family: str
-    difficulty: str = "easy"
-    seed: int = 0
-    vlm_profile: str = "gemini-2.5-pro"
-    vgm_profile: str = "default"
-    latency_s: float = 0.0
-    config: LoopConfig = field(default_factory=LoopConfig)
-    title: str = ""
 
 
 class Studio:
@@ -87,20 +78,7 @@ class Studio:
     # ----- creating and opening sessions ---------------------------------------------------------------
     def new_sim_session(self, spec: NewSimSession) -> str:
         """Start a session on a simulated task. Bad names or budgets raise ValueError with the reason."""
-        from collabvr.sim import SIMULATED_LABEL, get_family, make_task
-
-        task = make_task(spec.family, spec.difficulty, int(spec.seed))
-        vlm_spec = registry.sim_vlm_spec(spec.family, spec.vlm_profile, spec.latency_s)
-        vgm_spec = registry.sim_vgm_spec(spec.family, spec.vgm_profile, spec.latency_s)
-        vlm, vgm = registry.build_vlm(vlm_spec), registry.build_vgm(vgm_spec)
-        task_spec = TaskSpec(prompt=task.prompt, source="sim", family=spec.family, difficulty=spec.difficulty,
-                             task_seed=int(spec.seed))
-        engine = Engine.start(
-            self.store, self.artifacts, vlm, vgm, gate=self.gate, task=task_spec,
-            input_image=get_family(spec.family).render(task.initial), config=spec.config, seed=int(spec.seed),
-            title=spec.title.strip() or f"[{SIMULATED_LABEL}] {spec.family}/{spec.difficulty}/seed {spec.seed}",
-            judge=registry.judge_for(task_spec), vlm_label=registry.label(vlm, vlm_spec),
-            vgm_label=registry.label(vgm, vgm_spec))
+        engine = start_sim_session(self.store, self.artifacts, spec, gate=self.gate)
         with self._lock:
             self._engines[engine.session_id] = engine
             self._used[engine.session_id] = time.monotonic()

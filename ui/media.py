@@ -1,9 +1,11 @@
 """URLs for the artifacts the timeline shows, and the small frame PNGs the verifier saw.
 
-Gradio serves any file under `launch(allowed_paths=[data dir])` at "/gradio_api/file=<absolute path>";
-the clips are H.264 mp4 files already, so a <video> plays them straight from the artifact folder. The
-verification frames are cut out of the candidate clip once, on demand, into
-<data dir>/cache/frames/<clip sha256>_<index>.png, and reused by every later render.
+Gradio serves the files of the folders that storage.data_dir.served_folders names (artifacts, cache,
+exports; never the database or the private folder) at "/gradio_api/file=<absolute path>"; the clips are
+H.264 mp4 files already, so a <video> plays them straight from the artifact folder. The verification
+frames are cut out of the candidate clip once, on demand, into <data dir>/cache/frames/<clip
+sha256>_<index>.png, and reused by every later render (named after the artifact's hash, as
+storage.data_dir.delete_session_and_files expects of every cached file).
 """
 
 from __future__ import annotations
