@@ -19,7 +19,8 @@ from pathlib import Path  # noqa: E402
 
 from collabvr.artifacts import ArtifactFolder  # noqa: E402
 from collabvr.studio import Studio  # noqa: E402
-from storage import SQLiteEventStore, open_data_dir, resolve_data_dir  # noqa: E402
+from storage import SQLiteEventStore, open_store_at, private_folder, resolve_data_dir, served_folders  # noqa: E402
+from storage.data_dir import ARTIFACTS_NAME, DATABASE_NAME, database_files  # noqa: E402
 
 
 AUTH_ENV = "COLLABVR_AUTH"
@@ -49,9 +50,24 @@ def is_loopback(host: str) -> bool:
     if host == "localhost":
         return True
     try:
-        return ipaddress.ip_address(host).is_loopback
+        return ipaddress.ip_address(_unbracketed(host)).is_loopback
     except ValueError:
         return False
+
+
+def server_name(host: str) -> str:
+    """The host as Gradio takes it: an IPv6 address in brackets ("::1" -> "[::1]"), since Gradio builds its
+    own URL as http://<name>:<port>/ and a bare "::1" there reads as a port."""
+    bare = _unbracketed(host)
+    try:
+        is_v6 = ipaddress.ip_address(bare).version == 6
+    except ValueError:
+        return host
+    return f"[{bare}]" if is_v6 else bare
+
+
+def _unbracketed(host: str) -> str:
+    return host[1:-1] if host.startswith("[") and host.endswith("]") else host
 
 
 def parse_auth(text: str | None) -> tuple[str, str] | None:
@@ -64,12 +80,21 @@ def parse_auth(text: str | None) -> tuple[str, str] | None:
 
 
 def open_services(data_dir: str | None, db: str | None) -> tuple[SQLiteEventStore, ArtifactFolder, Path]:
+    """The store, the artifact folder and the data folder; temporary files a killed process left in the
+    artifact folder are removed, as the command line does (storage.open_store_at)."""
     root = resolve_data_dir(data_dir)
-    store, artifacts = open_data_dir(root)
-    if db:
-        store.close()
-        store = SQLiteEventStore(db)
+    root.mkdir(parents=True, exist_ok=True)
+    store, artifacts = open_store_at(db or root / DATABASE_NAME, root / ARTIFACTS_NAME)
     return store, artifacts, root.resolve()
+
+
+def served_paths(data_dir: Path, database: Path) -> dict[str, list[str]]:
+    """launch()'s allowed_paths and blocked_paths: a browser may fetch artifacts, cached frames and exports,
+    never the database (with its -wal and -shm files) or the private folder holding the browser-state key.
+    Serving the database would also drop this process's SQLite locks on it (closing any descriptor of a
+    file ends a process's POSIX locks on it), so a CLI on the same folder could then delete its WAL."""
+    blocked = database_files(database) + [private_folder(data_dir)]
+    return {"allowed_paths": [str(p) for p in served_folders(data_dir)], "blocked_paths": [str(p) for p in blocked]}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -89,9 +114,9 @@ def main(argv: list[str] | None = None) -> None:
     # Handlers only start work (the Studio runs sessions in background threads), so several may run at once.
     demo.queue(default_concurrency_limit=8, max_size=64)
     print(f"CollabVR Studio: data in {data_dir}", file=sys.stderr)
-    demo.launch(server_name=args.host, server_port=args.port, share=args.share, auth=auth,
-                allowed_paths=[str(data_dir)], max_file_size=MAX_FILE_SIZE, footer_links=["api", "settings"],
-                **ui.launch_options())
+    demo.launch(server_name=server_name(args.host), server_port=args.port, share=args.share, auth=auth,
+                max_file_size=MAX_FILE_SIZE, footer_links=["api", "settings"],
+                **served_paths(data_dir, store.path), **ui.launch_options())
 
 
 if __name__ == "__main__":

@@ -33,10 +33,12 @@ from collabvr.backends import Plan, Verdict  # noqa: E402
 from collabvr.config import LoopConfig  # noqa: E402
 from collabvr.events import (  # noqa: E402
     Annotated, Artifact, BackendLabel, ClipGenerated, ClipVerified, CostSummary, Event, PromptEvolved,
-    SessionFinished, SessionStarted, StartPoint, StepAccepted, StepPlanned, TaskSpec, UsageInfo, event_to_json,
+    SessionFinished, SessionStarted, StartPoint, StepAccepted, StepPlanned, TaskSpec, UsageInfo, artifacts_in,
+    event_to_json,
 )
 from collabvr.state import fold  # noqa: E402
-from storage.sqlite_store import SQLiteEventStore, artifacts_in, next_status  # noqa: E402
+from collabvr.status import session_status  # noqa: E402
+from storage.sqlite_store import SQLiteEventStore  # noqa: E402
 
 
 TOKEN = "@@@@@@@@"  # replaced by each session's 8-hex-digit number: its id and its artifact hashes
@@ -123,7 +125,7 @@ def fill(store: SQLiteEventStore, sessions: int, template: list[Event], chunk: i
                     json.dumps({"vlm": started.vlm.model_dump(mode="json"), "vgm": started.vgm.model_dump(mode="json")}))
     finished = template[-1]
     cost = json.dumps(finished.cost.model_dump(mode="json")) if isinstance(finished, SessionFinished) else "{}"
-    status = next_status("new", template[1:])
+    status = session_status(template)
     conn = store.db.conn
     base = time.time() - sessions
     for first in range(0, sessions, chunk):

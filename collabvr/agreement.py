@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 
 from sklearn.metrics import cohen_kappa_score, confusion_matrix, f1_score
 
+from collabvr.events import parse_attempt_target
 from collabvr.state import AttemptState, SessionState, StepState
 
 
@@ -59,10 +60,7 @@ class LabelRow:
 def parse_target(target: str) -> tuple[int | None, int | None]:
     """(step, attempt) of "step:<t>/attempt:<j>"; (None, None) for "session" or anything unparseable."""
     try:
-        step_part, attempt_part = target.split("/")
-        if not (step_part.startswith("step:") and attempt_part.startswith("attempt:")):
-            return None, None
-        return int(step_part.removeprefix("step:")), int(attempt_part.removeprefix("attempt:"))
+        return parse_attempt_target(target)
     except ValueError:
         return None, None
 
@@ -310,8 +308,9 @@ def agreement(states: Iterable[SessionState], annotator: str | None = None) -> A
 def cumulative_vgm_seconds(state: SessionState) -> list[tuple[int, float]]:
     """(step number, generated seconds of all attempts up to and including that step), per planned step.
 
-    Seconds are `ClipGenerated.seconds`: generated frames only, a partial regeneration's kept prefix is not
-    counted again. "Task complete" plans are left out (they generate nothing).
+    Seconds are `ClipGenerated.seconds`, the nominal length each clip asked for (the paper's cost; a partial
+    regeneration's kept prefix is not counted again). Generations that failed or were discarded are in the
+    session's cost but not here. "Task complete" plans are left out (they generate nothing).
     """
     total = 0.0
     series = []

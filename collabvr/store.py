@@ -7,6 +7,7 @@ many events it has seen (`expected_seq`); if another writer appended in between,
 
 from __future__ import annotations
 
+import re
 import threading
 from typing import Protocol, Sequence, runtime_checkable
 
@@ -15,6 +16,23 @@ from collabvr.events import Event, SessionStarted
 
 class StoreError(RuntimeError):
     """Base class of event-store errors."""
+
+
+SESSION_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
+class InvalidSessionId(StoreError, ValueError):
+    """A session id that is not 1 to 64 ASCII letters, digits, "_" or "-". Ids name folders and files in
+    exports and archives, so anything else (a "/", "..", a very long name) is refused wherever one enters."""
+
+
+def check_session_id(session_id: object) -> str:
+    """`session_id` itself if it matches SESSION_ID; InvalidSessionId with a readable reason otherwise. The
+    one check for every place an id comes in: the stores, import, export, the command line and the UI."""
+    if isinstance(session_id, str) and SESSION_ID.fullmatch(session_id):
+        return session_id
+    shown = repr(session_id) if len(repr(session_id)) <= 80 else repr(session_id)[:77] + "..."
+    raise InvalidSessionId(f"{shown} is not a valid session id: use 1 to 64 letters, digits, '_' or '-'")
 
 
 class SessionNotFound(StoreError, KeyError):
@@ -37,10 +55,18 @@ class SequenceConflict(StoreError):
         self.actual = actual
 
 
+def check_new_session(started: SessionStarted) -> None:
+    """What every store checks before it creates a session: its id, and its parent's if it is a fork."""
+    check_session_id(started.session_id)
+    if started.fork is not None:
+        check_session_id(started.fork.parent_session)
+
+
 @runtime_checkable
 class EventStore(Protocol):
     def create(self, started: SessionStarted) -> None:
-        """Start a new session whose first event is `started`. Raises StoreError if the id exists."""
+        """Start a new session whose first event is `started`. Raises StoreError if the id exists,
+        InvalidSessionId (a StoreError) if it is not a valid id (check_new_session)."""
 
     def append(self, session_id: str, events: Sequence[Event], expected_seq: int) -> int:
         """Append `events` atomically after exactly `expected_seq` events; returns the new count."""
@@ -60,6 +86,7 @@ class MemoryEventStore:
         self._lock = threading.Lock()
 
     def create(self, started: SessionStarted) -> None:
+        check_new_session(started)
         with self._lock:
             if started.session_id in self._events:
                 raise StoreError(f"session {started.session_id} already exists")

@@ -33,17 +33,17 @@ import zipfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Any, Iterator, Sequence
+from typing import Any, Sequence
 
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
 from collabvr.artifacts import SUFFIX, ArtifactFolder
 from collabvr.events import (
     ActionEdited, Artifact, ClipGenerated, Event, PromptEvolved, SessionStarted, StepPlanned, VerdictOverridden,
-    attempt_target, event_from_json, event_to_json,
+    artifacts_in, attempt_target, event_from_json, event_to_json,
 )
 from collabvr.state import AttemptState, StepState, fold
-from collabvr.store import EventStore, SessionNotFound, StoreError
+from collabvr.store import EventStore, InvalidSessionId, SessionNotFound, StoreError, check_session_id
 
 
 FORMAT = "collabvr-export"
@@ -82,11 +82,11 @@ def export_sessions(store: EventStore, artifacts: ArtifactFolder, session_ids: S
     `out` must end in .jsonl or .zip; the other file gets the same stem and the other suffix. Both are
     written to temporary files in the same folder and renamed into place, so a reader never sees half a
     file (the two renames are separate: a crash between them can leave one new and one old file).
-    Raises SessionNotFound for an unknown id and FileNotFoundError for an artifact missing from the
-    folder, both before anything is written.
+    Raises InvalidSessionId for an id that is not one, SessionNotFound for an unknown id and
+    FileNotFoundError for an artifact missing from the folder, all before anything is written.
     """
     jsonl_path, zip_path = _output_paths(Path(out))
-    ids = list(dict.fromkeys(session_ids))
+    ids = [check_session_id(sid) for sid in dict.fromkeys(session_ids)]  # ids name folders in the zip
     logs = {sid: _read_log(store, sid) for sid in ids}
     referenced = _referenced_artifacts(logs.values())
     missing = [a.path for a in referenced if not artifacts.path(a).is_file()]
@@ -164,7 +164,6 @@ def attempt_rows(events: Sequence[Event]) -> list[dict[str, Any]]:
     }
     tail = {
         "session_annotations": session_labels,
-        "session_cost": state.cost.model_dump(mode="json"),
         "final_video": _archive_name(finished.final_video) if finished and finished.final_video else None,
         "success": finished.success if finished else None,
     }
@@ -242,8 +241,12 @@ def _verdict(attempt: AttemptState) -> dict[str, Any] | None:
 
 
 def _cost(generated: ClipGenerated) -> dict[str, Any]:
-    return {"seconds": generated.seconds, "n_frames": generated.n_frames, "prefix_frames": generated.prefix_frames,
-            "fps": generated.fps, "first_frame_ssim": generated.first_frame_ssim, "wall_s": generated.wall_s}
+    """This attempt's own cost. Session totals (which also count failed generations and VLM calls) are in
+    the manifest, once per session, so that summing rows never counts a total twice."""
+    return {"seconds": generated.seconds, "frame_seconds": generated.frame_seconds, "n_frames": generated.n_frames,
+            "prefix_frames": generated.prefix_frames, "fps": generated.fps,
+            "first_frame_ssim": generated.first_frame_ssim, "wall_s": generated.wall_s,
+            "gate_wait_s": generated.gate_wait_s}
 
 
 def _manifest(logs: dict[str, list[Event]]) -> dict[str, Any]:
@@ -251,8 +254,13 @@ def _manifest(logs: dict[str, list[Event]]) -> dict[str, Any]:
     for sid, events in logs.items():
         started = events[0]
         assert isinstance(started, SessionStarted)
+        state = fold(events)
         sessions.append({"id": sid, "title": started.title, "n_events": len(events),
-                         "parent_session": started.fork.parent_session if started.fork else None})
+                         "parent_session": started.fork.parent_session if started.fork else None,
+                         "cost": state.cost.model_dump(mode="json"),
+                         "own_cost": state.own_cost.model_dump(mode="json"),
+                         "inherited_cost": state.inherited_cost.model_dump(mode="json")
+                         if state.inherited_cost is not None else None})
         for label in (started.vlm, started.vgm):
             entry = {"name": label.name, "simulated": label.simulated}
             if entry not in backends:
@@ -294,28 +302,12 @@ def _write_text(zf: zipfile.ZipFile, name: str, text: str) -> None:
 
 # ----- artifacts named by events --------------------------------------------------------------------------
 
-def artifacts_of(value: Any) -> Iterator[Artifact]:
-    """Every Artifact inside an event (or any model, list or dict), however deeply nested. Walking the
-    fields by type means a new artifact field is exported without a change here."""
-    if isinstance(value, Artifact):
-        yield value
-    elif isinstance(value, BaseModel):
-        for name in type(value).model_fields:
-            yield from artifacts_of(getattr(value, name))
-    elif isinstance(value, (list, tuple, set, frozenset)):
-        for item in value:
-            yield from artifacts_of(item)
-    elif isinstance(value, dict):
-        for item in value.values():
-            yield from artifacts_of(item)
-
-
 def _referenced_artifacts(logs: Any) -> list[Artifact]:
     """Distinct artifacts (by hash) of every event of every log, in first-seen order."""
     seen: dict[str, Artifact] = {}
     for events in logs:
         for event in events:
-            for artifact in artifacts_of(event):
+            for artifact in artifacts_in(event):
                 seen.setdefault(artifact.sha256, artifact)
     return list(seen.values())
 
@@ -331,7 +323,8 @@ def import_archive(store: EventStore, artifacts: ArtifactFolder, path: Path | st
     they were created (a fork after its parent when both are in the archive).
 
     Everything is checked first, and ArchiveError raised before any write, if: the file is not a readable
-    zip; the manifest is missing or of another format/version; a listed session's events.jsonl is missing,
+    zip; the manifest is missing or of another format/version; a session id (or a fork's parent id) is not
+    a valid id (collabvr.store.check_session_id); a listed session's events.jsonl is missing,
     does not parse, does not start with a SessionStarted of that id, or does not fold into a state; an
     artifact an event names is missing, has another size, or its content's sha256 differs from the hash in
     its name; a session id already exists in `store`. Then artifact files are copied in (a hash already
@@ -389,6 +382,8 @@ def _check_archive(zf: zipfile.ZipFile) -> dict[str, list[Event]]:
     if not isinstance(listed, list) or not all(isinstance(s, dict) and isinstance(s.get("id"), str) for s in listed):
         raise ArchiveError(f"{MANIFEST} has no valid session list")
     ids = [s["id"] for s in listed]
+    for sid in ids:
+        _check_id(sid, f"{MANIFEST} lists a bad session id")
     if len(set(ids)) != len(ids):
         raise ArchiveError(f"{MANIFEST} lists a session twice")
     present = {name.split("/")[1] for name in names
@@ -420,11 +415,21 @@ def _check_log(zf: zipfile.ZipFile, session_id: str) -> list[Event]:
         raise ArchiveError(f"{name} does not start with a SessionStarted event")
     if events[0].session_id != session_id:
         raise ArchiveError(f"{name} holds session {events[0].session_id!r}, not {session_id!r}")
+    if events[0].fork is not None:
+        _check_id(events[0].fork.parent_session, f"{name} forks a session with a bad id")
     try:
         fold(events)  # the same replay a store's reader will do: a log that cannot fold is refused now
     except (ValueError, KeyError) as exc:
         raise ArchiveError(f"{name} is not a consistent session log: {exc}") from exc
     return events
+
+
+def _check_id(session_id: str, where: str) -> None:
+    """An id from the archive must be valid before it names a file or reaches a store."""
+    try:
+        check_session_id(session_id)
+    except InvalidSessionId as exc:
+        raise ArchiveError(f"{where}: {exc}; nothing was imported") from None
 
 
 def _check_new(store: EventStore, logs: dict[str, list[Event]]) -> None:
@@ -504,5 +509,5 @@ def _undo(store: EventStore, created: list[str]) -> None:
             pass  # best effort: the original error is what the caller needs to see
 
 
-__all__ = ["ArchiveError", "ExportResult", "SIMULATED_NOTICE", "artifacts_of", "attempt_rows", "export_all",
+__all__ = ["ArchiveError", "ExportResult", "SIMULATED_NOTICE", "attempt_rows", "export_all",
            "export_sessions", "import_archive"]

@@ -24,10 +24,11 @@ from typing import Any, Callable, Sequence, TypeVar
 from sqlite_utils import Database
 
 from collabvr.events import (
-    Annotated, Artifact, BackendFailed, Event, EventBase, SessionFinished, SessionStarted, event_from_json,
+    Annotated, Artifact, Event, EventBase, SessionFinished, SessionStarted, artifacts_in, event_from_json,
     event_to_json,
 )
-from collabvr.store import SequenceConflict, SessionNotFound, StoreError
+from collabvr.status import status_after
+from collabvr.store import SequenceConflict, SessionNotFound, StoreError, check_new_session
 from storage.schema import apply_migrations
 
 
@@ -53,7 +54,7 @@ class SessionRow:
     task: dict[str, Any]
     config: dict[str, Any]
     backends: dict[str, Any]
-    status: str  # as collabvr.state.SessionState.status: new, running, failed or finished
+    status: str  # collabvr.status: new, running, stopped, failed or finished
     parent_session: str | None
     fork_seq: int | None
     cost: dict[str, Any]
@@ -157,11 +158,13 @@ class SQLiteEventStore:
 
     # ----- the EventStore protocol ----------------------------------------------------------------------
     def create(self, started: SessionStarted) -> None:
-        """Insert the session's row and its event 0 in one transaction. Raises StoreError if the id exists.
+        """Insert the session's row and its event 0 in one transaction. Raises StoreError if the id exists,
+        InvalidSessionId if it (or a fork's parent id) is not a valid id.
 
         A fork records its parent and fork point; if the parent is not in this database (deleted, or the
         log came from elsewhere) parent_session is left empty, while the event still names it.
         """
+        check_new_session(started)
         session_id = started.session_id
 
         def work(db: Database) -> None:
@@ -209,7 +212,7 @@ class SQLiteEventStore:
             finished = _last(events, SessionFinished)
             db.conn.execute(
                 "UPDATE sessions SET updated_at = ?, status = ?, n_events = ?, cost = COALESCE(?, cost) WHERE id = ?",
-                (time.time(), next_status(status[0], events), count,
+                (time.time(), status_after(status[0], events), count,
                  _json(finished.cost.model_dump(mode="json")) if finished else None, session_id))
             _record_references(db, session_id, expected_seq, events)
             return count
@@ -318,30 +321,6 @@ class SQLiteEventStore:
 
 
 # ----- derived state ----------------------------------------------------------------------------------
-
-def next_status(status: str, events: Sequence[Event]) -> str:
-    """The session's status after `events`, by the rules of collabvr.state.SessionState.status: finished
-    once a SessionFinished is in the log; failed while the latest engine event is a BackendFailed (stopped
-    when that failure is a generation a person cancelled); new until
-    the engine's first event (a plan, or a failed plan); running otherwise. People's events change nothing."""
-    for event in events:
-        if isinstance(event, SessionFinished):
-            status = "finished"
-        elif status == "finished" or event.actor != "engine":
-            continue
-        elif isinstance(event, BackendFailed):
-            status = "stopped" if event.error == "BackendCancelled" else "failed"
-        else:
-            status = "running"
-    return status
-
-
-def artifacts_in(event: EventBase) -> list[Artifact]:
-    """Every artifact an event names (input image, start frame, clip, candidate, last frame, final video).
-    Found by field type rather than listed per event, so a new artifact field is recorded without a change."""
-    values = (getattr(event, name) for name in type(event).model_fields)
-    return [value for value in values if isinstance(value, Artifact)]
-
 
 def _record_references(db: Database, session_id: str, first_seq: int, events: Sequence[Event]) -> None:
     _insert_artifacts(db, session_id, [a for event in events for a in artifacts_in(event)])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from collabvr.cli import run_one
+from cli.run import run_one
 from collabvr.config import LoopConfig
 from collabvr.engine import Engine
 

@@ -1,27 +1,33 @@
-"""The house rules about who may import what, checked on the source with `ast`.
+"""The house rules about who may import what (DESIGN.md sections 2 and 3), checked on the source with `ast`.
 
-- collabvr/ (the engine) imports neither gradio nor sqlite3 nor sqlite_utils nor storage, at module level
-  or inside a function; the one exception is collabvr/__main__.py, the command line's composition root,
-  which imports storage inside a function.
-- storage/ never imports gradio.
-- ui/ (when it exists) never imports the simulated backends directly (collabvr.sim.vgm, .vlm, .latency, or
-  SimVGM/SimVLM from collabvr.sim): it builds backends through collabvr.registry. Importing the simulated
-  *task catalog* (collabvr.sim.FAMILIES, make_task, ...) is allowed.
+- collabvr/ (the engine) imports neither gradio nor sqlite3 nor sqlite_utils, nor storage/, ui/ or cli/,
+  at module level or inside a function; the one exception is collabvr/__main__.py, which hands over to
+  cli/ from inside its function.
+- storage/ imports collabvr only: never gradio, ui/ or cli/.
+- ui/ imports collabvr and storage, never cli/; it never reaches a backend itself: no simulated backend
+  module (collabvr.sim.vgm, .vlm, .latency, SimVGM/SimVLM) and no registry call that builds one
+  (build_vlm, build_vgm, backends_for). Importing the simulated *task catalog* (collabvr.sim.FAMILIES,
+  make_task, ...) is allowed.
+- cli/ and app.py are composition roots: nothing else imports them (ui/ and storage/ never do).
 """
 
 from __future__ import annotations
 
 import ast
+import sys
 from pathlib import Path
 
 import pytest
 
 
 ROOT = Path(__file__).resolve().parent.parent
-ENGINE_FORBIDDEN = ("gradio", "sqlite3", "sqlite_utils", "storage")
-COMPOSITION_ROOT = ROOT / "collabvr" / "__main__.py"
+ENGINE_FORBIDDEN = ("gradio", "sqlite3", "sqlite_utils", "storage", "ui", "cli", "app")
+STORAGE_FORBIDDEN = ("gradio", "ui", "cli", "app")
+UI_FORBIDDEN = ("cli", "app")
+HAND_OVER = ROOT / "collabvr" / "__main__.py"
 SIM_BACKENDS = ("collabvr.sim.vgm", "collabvr.sim.vlm", "collabvr.sim.latency", "collabvr.sim.SimVGM",
                 "collabvr.sim.SimVLM")
+BACKEND_BUILDERS = ("build_vlm", "build_vgm", "backends_for")
 
 
 def _imports(path: Path) -> list[tuple[str, bool]]:
@@ -49,6 +55,13 @@ def _imports(path: Path) -> list[tuple[str, bool]]:
     return found
 
 
+def _names_used(path: Path) -> set[str]:
+    """Every attribute and bare name the file mentions (e.g. `registry.build_vlm` gives "build_vlm")."""
+    tree = ast.parse(path.read_text(), filename=str(path))
+    return ({n.attr for n in ast.walk(tree) if isinstance(n, ast.Attribute)}
+            | {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)})
+
+
 def _offending(module: str, forbidden: tuple[str, ...]) -> bool:
     return any(module == name or module.startswith(name + ".") for name in forbidden)
 
@@ -57,38 +70,61 @@ def _python_files(folder: str) -> list[Path]:
     return sorted((ROOT / folder).rglob("*.py"))
 
 
+def _ids(path: Path) -> str:
+    return str(path.relative_to(ROOT))
+
+
 def test_the_import_finder_sees_module_and_function_level_imports():
-    found = _imports(COMPOSITION_ROOT)
-    assert ("collabvr.cli", True) in found and ("storage.cli", False) in found
+    found = _imports(HAND_OVER)
+    assert ("cli", False) in found and ("cli.main", False) in found
+    assert ("sys", True) in found
 
 
-@pytest.mark.parametrize("path", _python_files("collabvr"), ids=lambda p: str(p.relative_to(ROOT)))
-def test_the_engine_imports_no_ui_no_sqlite_and_no_storage(path):
+def test_the_import_finder_resolves_relative_imports(tmp_path, monkeypatch):
+    package = tmp_path / "pkg" / "sub"
+    package.mkdir(parents=True)
+    (package / "mod.py").write_text("from .. import storage\nfrom . import sibling\n")
+    monkeypatch.setattr(sys.modules[__name__], "ROOT", tmp_path)
+    found = _imports(package / "mod.py")
+    assert ("pkg.storage", True) in found and ("pkg.sub.sibling", True) in found
+
+
+@pytest.mark.parametrize("path", _python_files("collabvr"), ids=_ids)
+def test_the_engine_imports_no_ui_no_sqlite_no_storage_and_no_command_line(path):
     bad = []
     for module, top in _imports(path):
         if not _offending(module, ENGINE_FORBIDDEN):
             continue
-        if path == COMPOSITION_ROOT and not top and _offending(module, ("storage",)):
-            continue  # the composition root may plug storage in, lazily
+        if path == HAND_OVER and not top and _offending(module, ("cli",)):
+            continue  # `python -m collabvr` hands over to cli/, lazily
         bad.append(f"{module} ({'module level' if top else 'inside a function'})")
     assert not bad, f"{path.relative_to(ROOT)} imports {', '.join(bad)}"
 
 
-def test_the_composition_root_imports_storage_only_inside_a_function():
-    top_level = [m for m, top in _imports(COMPOSITION_ROOT) if top and _offending(m, ("storage",))]
-    assert top_level == []
+def test_python_m_collabvr_only_hands_over_to_the_command_line():
+    top_level = [m for m, top in _imports(HAND_OVER) if top and m not in ("__future__", "__future__.annotations")]
+    assert all(_offending(m, ("sys", "typing")) for m in top_level), top_level
 
 
-@pytest.mark.parametrize("path", _python_files("storage"), ids=lambda p: str(p.relative_to(ROOT)))
-def test_storage_never_imports_gradio(path):
-    bad = [m for m, _ in _imports(path) if _offending(m, ("gradio",))]
+@pytest.mark.parametrize("path", _python_files("storage"), ids=_ids)
+def test_storage_imports_neither_gradio_nor_the_ui_nor_the_command_line(path):
+    bad = [m for m, _ in _imports(path) if _offending(m, STORAGE_FORBIDDEN)]
     assert not bad, f"{path.relative_to(ROOT)} imports {', '.join(bad)}"
 
 
-def test_ui_uses_backends_only_through_the_registry():
-    files = _python_files("ui") if (ROOT / "ui").is_dir() else []
-    if not files:
-        pytest.skip("ui/ does not exist yet")
-    bad = [f"{path.relative_to(ROOT)}: {module}" for path in files for module, _ in _imports(path)
-           if _offending(module, SIM_BACKENDS)]
-    assert not bad, "ui/ imports simulated backends directly: " + "; ".join(bad)
+@pytest.mark.parametrize("path", _python_files("ui"), ids=_ids)
+def test_ui_never_imports_the_command_line_or_a_simulated_backend(path):
+    bad = [m for m, _ in _imports(path) if _offending(m, UI_FORBIDDEN + SIM_BACKENDS)]
+    assert not bad, f"{path.relative_to(ROOT)} imports {', '.join(bad)}"
+
+
+@pytest.mark.parametrize("path", _python_files("ui"), ids=_ids)
+def test_ui_never_builds_a_backend_itself(path):
+    used = sorted(_names_used(path) & set(BACKEND_BUILDERS))
+    assert not used, f"{path.relative_to(ROOT)} builds backends itself ({', '.join(used)}); ask the Studio"
+
+
+def test_every_package_the_rules_name_exists():
+    # A rule over a folder that is gone checks nothing; fail loudly instead of passing on zero files.
+    for folder in ("collabvr", "storage", "ui", "cli"):
+        assert _python_files(folder), f"{folder}/ has no Python files"

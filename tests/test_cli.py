@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -191,8 +191,6 @@ def test_sessions_resume_without_a_rebuildable_backend_is_a_clear_error(tmp_path
 
 
 def test_sessions_export_and_import_round_trip(recorded, tmp_path):
-    if importlib.util.find_spec("storage.export") is None:
-        pytest.skip("storage/export.py is not written yet (another issue)")
     db, report = recorded
     session_id = report["session_id"]
     exported = cli_json("sessions", "export", session_id, "--db", str(db), "--out", str(tmp_path / "x.zip"))
@@ -238,6 +236,34 @@ def test_an_unknown_session_id_is_a_clear_error(recorded, command, capsys):
     assert code == 2 and "no session 'nope'" in err, err
 
 
+@pytest.mark.parametrize("command", [("show", "../x"), ("resume", "a/b"), ("fork", "x" * 65, "--at", "1"),
+                                     ("delete", "", "--yes"), ("export", "ok", "../x", "--out", "/tmp/never.zip")])
+def test_a_malformed_session_id_is_refused_before_the_command_runs(recorded, command, capsys):
+    db, _ = recorded
+    code, out, err = in_process(capsys, "sessions", *command, "--db", str(db))
+    assert code == 2 and "is not a valid session id" in err and out == ""
+    assert not Path("/tmp/never.zip").exists()
+
+
+def test_importing_an_archive_with_a_hostile_session_id_says_why_and_imports_nothing(recorded, tmp_path, capsys):
+    db, report = recorded
+    session_id = report["session_id"]
+    code, _, err = in_process(capsys, "sessions", "export", session_id, "--db", str(db), "--out",
+                              str(tmp_path / "x.zip"))
+    assert code == 0, err
+    hostile = tmp_path / "hostile.zip"
+    with zipfile.ZipFile(tmp_path / "x.zip") as src, zipfile.ZipFile(hostile, "w") as dst:
+        for info in src.infolist():
+            dst.writestr(info.filename.replace(session_id, "../x"),
+                         src.read(info).replace(f'"{session_id}"'.encode(), b'"../x"'))
+    fresh = tmp_path / "fresh" / "s.sqlite"
+    code, _, err = in_process(capsys, "sessions", "import", str(hostile), "--db", str(fresh))
+    assert code == 2 and "'../x' is not a valid session id" in err and "nothing was imported" in err
+    code, out, _ = in_process(capsys, "sessions", "list", "--db", str(fresh))
+    assert code == 0 and out.strip() == "no sessions"
+    assert not any(p.is_file() for p in (fresh.parent / "artifacts").rglob("*"))
+
+
 def test_a_missing_database_is_a_clear_error(tmp_path, capsys):
     code, _, err = in_process(capsys, "sessions", "list", "--db", str(tmp_path / "none.sqlite"))
     assert code == 2 and "no database at" in err
@@ -257,3 +283,14 @@ def test_every_command_has_help(command, purpose, capsys):
     assert purpose.lower() in text and "usage:" in text
     if command[:1] == ("sessions",) and len(command) == 2:
         assert "--db path" in text and "--data-dir dir" in text
+
+
+def test_stats_counts_the_runs_that_ended_and_names_any_that_did_not():
+    result = cli("stats", "--families", "maze", "--difficulty", "easy", "--seeds", "0-1", "--workers", "1", "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    maze = report["families"]["maze"]
+    assert maze["runs"] == 2 and maze["finished"] == 2
+    table = cli("stats", "--families", "maze", "--difficulty", "easy", "--seeds", "0", "--workers", "1")
+    assert table.returncode == 0, table.stderr
+    assert "ended" in table.stdout and "1/1" in table.stdout

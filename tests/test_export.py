@@ -8,18 +8,19 @@ from pathlib import Path
 
 import pytest
 
-from collabvr import registry, sim
+from collabvr import sim
+from collabvr.backends import registry
 from collabvr.artifacts import ArtifactFolder
 from collabvr.config import LoopConfig
 from collabvr.engine import Engine
-from collabvr.events import TaskSpec, attempt_target, event_to_json
+from collabvr.events import TaskSpec, artifacts_in, attempt_target, event_to_json
 from collabvr.loop import Kind
 from collabvr.report import summary
 from collabvr.state import fold
-from collabvr.store import SessionNotFound
+from collabvr.store import InvalidSessionId, SessionNotFound
 from storage import SQLiteEventStore
 from storage.export import (
-    SIMULATED_NOTICE, ArchiveError, artifacts_of, export_all, export_sessions, import_archive,
+    SIMULATED_NOTICE, ArchiveError, export_all, export_sessions, import_archive,
 )
 
 
@@ -27,7 +28,7 @@ SEED = 6  # maze/hard seed 6 with n_max=2: step 1 is rejected twice by the simul
 ROW_KEYS = {
     "session", "title", "task", "backends", "simulated", "step", "attempt", "purpose", "plan", "prompt_before",
     "prompt", "prompt_after", "start", "vlm_verdict", "effective_verdict", "overrides", "annotations",
-    "session_annotations", "routes", "outcome", "cost", "artifacts", "session_cost", "final_video", "success",
+    "session_annotations", "routes", "outcome", "cost", "artifacts", "final_video", "success",
 }
 
 
@@ -116,7 +117,7 @@ def test_round_trip_recreates_both_sessions_exactly(world, tmp_path):
         assert store.annotations(sid) == source.annotations(sid)
         assert store.artifacts_of(sid) == source.artifacts_of(sid)
         for event in before:
-            for artifact in artifacts_of(event):
+            for artifact in artifacts_in(event):
                 assert folder.path(artifact).read_bytes() == world["folder"].path(artifact).read_bytes()
     assert store.get_session(world["fork"]).parent_session == world["parent"]
     assert store.get_session(world["parent"]).parent_session is None
@@ -173,7 +174,9 @@ def test_rows_carry_peoples_decisions_with_their_names(world, tmp_path):
     for row in rows:
         assert [(a["label"], a["value"], a["actor"]) for a in row["session_annotations"]] == [("D1", 3, "ana")]
         assert row["final_video"].startswith("artifacts/videos/") and row["success"] in (True, False)
-        assert row["session_cost"]["clips"] == len(rows)
+        assert "session_cost" not in row  # a session total on every attempt row would be counted again
+    assert sum(row["cost"]["seconds"] for row in rows) == sum(
+        e.seconds for e in world["store"].read(world["parent"]) if e.type == "ClipGenerated")
 
 
 def test_prompt_chain_matches_the_prompt_evolved_event(world, tmp_path):
@@ -210,6 +213,13 @@ def test_manifest_names_sessions_backends_and_the_simulated_notice(world, tmp_pa
     sessions = {s["id"]: s for s in manifest["sessions"]}
     assert sessions[world["fork"]]["parent_session"] == world["parent"]
     assert sessions[world["parent"]]["n_events"] == len(world["store"].read(world["parent"]))
+    parent_state = fold(world["store"].read(world["parent"]))
+    assert sessions[world["parent"]]["cost"] == parent_state.cost.model_dump(mode="json")
+    assert sessions[world["parent"]]["inherited_cost"] is None
+    fork = sessions[world["fork"]]
+    assert fork["inherited_cost"] is not None
+    assert fork["own_cost"]["vgm_seconds"] == pytest.approx(
+        fork["cost"]["vgm_seconds"] - fork["inherited_cost"]["vgm_seconds"])
 
 
 def test_export_all_and_unknown_sessions(world, tmp_path):
@@ -308,3 +318,46 @@ def test_a_broken_log_or_manifest_is_refused(world, tmp_path):
         with pytest.raises(ArchiveError, match=message):
             import_archive(store, folder, broken)
         _nothing_written(store, folder)
+
+
+# ----- hostile session ids -----------------------------------------------------------------------------------
+
+HOSTILE_IDS = {"climbs": "../x", "climbs_twice": "../../etc/passwd", "slash": "a/b", "too_long": "x" * 65,
+               "empty": "", "space": "a b", "dot": "a.b", "not_ascii": "séance", "nul": "a\x00b"}
+
+
+def _with_session_id(archive: Path, target: Path, old: str, new: str) -> Path:
+    """`archive` with session id `old` replaced by `new` everywhere: the manifest, the logs (as JSON
+    strings) and the name of the session's folder."""
+    quoted_old, quoted_new = json.dumps(old).encode(), json.dumps(new).encode()
+    with zipfile.ZipFile(archive) as src, zipfile.ZipFile(target, "w") as dst:
+        for info in src.infolist():
+            name = info.filename.replace(f"sessions/{old}/", f"sessions/{new}/")
+            dst.writestr(name, src.read(info).replace(quoted_old, quoted_new))
+    return target
+
+
+@pytest.mark.parametrize("hostile", HOSTILE_IDS.values(), ids=HOSTILE_IDS.keys())
+def test_an_archive_with_a_hostile_session_id_is_refused_and_writes_nothing(world, tmp_path, hostile):
+    archive = _export(world, tmp_path, [world["parent"]]).zip_path
+    broken = _with_session_id(archive, tmp_path / "hostile.zip", world["parent"], hostile)
+    store, folder = _fresh(tmp_path)
+    with pytest.raises(ArchiveError, match="not a valid session id") as refused:
+        import_archive(store, folder, broken)
+    assert "manifest.json lists a bad session id" in str(refused.value)
+    _nothing_written(store, folder)
+
+
+def test_a_fork_of_a_session_with_a_hostile_id_is_refused(world, tmp_path):
+    archive = _export(world, tmp_path, [world["fork"]]).zip_path
+    broken = _with_session_id(archive, tmp_path / "hostile.zip", world["parent"], "../parent")
+    store, folder = _fresh(tmp_path)
+    with pytest.raises(ArchiveError, match=r"forks a session with a bad id: '\.\./parent' is not a valid"):
+        import_archive(store, folder, broken)
+    _nothing_written(store, folder)
+
+
+def test_export_refuses_a_hostile_session_id_before_writing(world, tmp_path):
+    with pytest.raises(InvalidSessionId, match="not a valid session id"):
+        export_sessions(world["store"], world["folder"], [world["parent"], "../x"], tmp_path / "out.zip")
+    assert list(tmp_path.iterdir()) == []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from typing import Iterator
 
 import numpy as np
@@ -11,12 +12,14 @@ from collabvr.artifacts import ArtifactFolder
 from collabvr.config import LoopConfig
 from collabvr.engine import Engine
 from collabvr.events import (
-    Annotated, Artifact, BackendLabel, ClipGenerated, CostSummary, ClipVerified, SessionFinished, SessionStarted, StartPoint,
-    StepAccepted, StepPlanned, TaskSpec,
+    Annotated, Artifact, BackendLabel, ClipGenerated, CostSummary, ClipVerified, ForkOrigin, SessionFinished,
+    SessionStarted, StartPoint, StepAccepted, StepPlanned, TaskSpec,
 )
 from collabvr.report import summary
 from collabvr.state import fold
-from collabvr.store import EventStore, MemoryEventStore, SequenceConflict, SessionNotFound, StoreError
+from collabvr.store import (
+    EventStore, InvalidSessionId, MemoryEventStore, SequenceConflict, SessionNotFound, StoreError,
+)
 from storage import SQLiteEventStore
 
 from scripted import ScriptedVGM, ScriptedVLM, accept, plan, reject
@@ -65,8 +68,23 @@ def one_step(step: int = 1) -> list:
 
 # ----- the protocol ------------------------------------------------------------------------------------
 
-def test_both_stores_satisfy_the_protocol(store):
-    assert isinstance(store, EventStore)
+def test_both_stores_take_the_protocols_arguments_with_its_defaults(store):
+    # isinstance() on a runtime-checkable Protocol only checks that the names exist; compare signatures.
+    for name in ("create", "append", "read", "session_ids"):
+        wanted = inspect.signature(getattr(EventStore, name))
+        actual = inspect.signature(getattr(store, name))
+        expected = [(p.name, p.default) for p in wanted.parameters.values() if p.name != "self"]
+        assert [(p.name, p.default) for p in actual.parameters.values()] == expected, name
+
+
+@pytest.mark.parametrize("bad", ["../x", "a/b", "x" * 65, "", "a.b", "séance"])
+def test_a_session_with_a_malformed_id_is_refused_and_nothing_is_created(store, bad):
+    with pytest.raises(InvalidSessionId, match="not a valid session id"):
+        store.create(started(bad))
+    fork = started("fork1").model_copy(update={"fork": ForkOrigin(parent_session=bad, at_seq=1)})
+    with pytest.raises(InvalidSessionId, match="not a valid session id"):
+        store.create(fork)
+    assert store.session_ids() == []
 
 
 def test_created_session_reads_back_its_started_event(store):
@@ -133,11 +151,10 @@ def test_unknown_session_raises_session_not_found_on_read_and_append(store):
         store.append("nope", one_step(1), expected_seq=1)
 
 
-def test_session_not_found_is_also_a_key_error_and_a_store_error(store):
-    with pytest.raises(KeyError):
+def test_session_not_found_reads_as_a_sentence_even_when_caught_as_a_key_error(store):
+    with pytest.raises(KeyError) as raised:  # callers that look sessions up by id catch KeyError
         store.read("nope")
-    with pytest.raises(StoreError):
-        store.read("nope")
+    assert str(raised.value) == "no session 'nope'" and raised.value.session_id == "nope"
 
 
 def test_session_ids_lists_every_session_oldest_first(store):

@@ -11,7 +11,7 @@ from collabvr.artifacts import ArtifactFolder
 from collabvr.config import LoopConfig
 from collabvr.engine import DecisionError
 from collabvr.loop import Kind
-from collabvr.registry import BackendUnavailable
+from collabvr.backends.registry import BackendUnavailable
 from collabvr.studio import NewSimSession, SessionBusy, Studio
 from storage import SQLiteEventStore
 

@@ -265,3 +265,25 @@ def test_word_diff_marks_removed_and_added_words():
     html = render.word_diff("move the red disc left", "move the <b> disc right")
     assert "<del>red</del>" in html and "<ins>&lt;b&gt;</ins>" in html
     assert "<del>left</del>" in html and "<ins>right</ins>" in html
+
+
+@pytest.mark.parametrize("bad", ["../x", "../../etc/passwd", "a/b", "x" * 65])
+def test_a_malformed_session_id_is_refused_with_a_message_and_nothing_is_written(svc, bad):
+    messages = [handlers.open_session(svc, bad)[1], handlers.export_session(svc, bad)[1], handlers.step(svc, bad),
+                handlers.delete_session(svc, bad, True), handlers.annotate(svc, bad, "session", "D1", 2, ANN)]
+    for message in messages:
+        assert handlers.is_problem(message) and "is not a valid session id" in message, message
+    assert not (svc.data_dir / "exports").exists()
+    assert not (svc.data_dir.parent / "x").exists()
+
+
+def test_the_browser_key_moves_out_of_the_served_folder_and_is_kept(tmp_path):
+    from ui.wiring import _browser_secret
+
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "browser-state.key").write_text("kept-from-an-older-version\n")
+    assert _browser_secret(data) == "kept-from-an-older-version"
+    assert not (data / "browser-state.key").exists()
+    assert (data / "private" / "browser-state.key").read_text().strip() == "kept-from-an-older-version"
+    assert _browser_secret(data) == "kept-from-an-older-version"  # the next launch reads the same key

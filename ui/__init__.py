@@ -1,7 +1,7 @@
 """The audit app's Gradio UI: one module per panel, one place that wires events (ui/wiring.py), handlers as
-plain functions (ui/handlers.py) and the timeline's HTML as pure functions of a session's state
-(ui/render.py). No loop logic lives here: the UI only calls the Studio, the store, collabvr.report and
-collabvr.agreement.
+plain functions, one module per panel (ui/handlers/), and the timeline's HTML as pure functions of a
+session's state (ui/render.py). No loop logic lives here: the UI only calls the Studio, the store,
+collabvr.report and collabvr.agreement.
 
 Stable hooks for browser and API tests (keep them when you change the page):
 

@@ -274,12 +274,13 @@ def _finished(state: SessionState) -> str:
 
 # ----- the status line ------------------------------------------------------------------------------------
 
-def render_status(state: SessionState, command: Command, activity: Activity, *, interrupted: bool = False) -> str:
-    """One line: the session's status, what comes next (or why it waits), and the command in flight."""
-    status = state.status
-    if interrupted:
+def render_status(state: SessionState, command: Command, activity: Activity, *, shown: str | None = None) -> str:
+    """One line: the session's status (`shown`, as ui.handlers.view.shown_status says, else the logged one),
+    what comes next (or why it waits), and the command in flight."""
+    status = shown or state.status
+    if status == "interrupted":
         status = "interrupted (press Run to resume)"
-    if activity.running:
+    elif status == "working":
         status = f"working ({activity.mode})"
     parts = [f'<span class="status-badge status-{esc(state.status)}">{esc(status)}</span>',
              f'<code class="sid">{esc(state.session_id)}</code>']

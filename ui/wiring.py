@@ -11,7 +11,7 @@ import gradio as gr
 
 from collabvr.artifacts import ArtifactFolder
 from collabvr.studio import Studio
-from storage import SQLiteEventStore
+from storage import SQLiteEventStore, private_folder
 from ui import handlers, render
 from ui.annotation import create_agreement, create_annotation
 from ui.control import create_control, create_timeline
@@ -23,6 +23,7 @@ from ui.sessions import create_sessions
 
 TIMER_SECONDS = 0.7
 STORAGE_KEY = "collabvr-studio"
+KEY_NAME = "browser-state.key"
 PRIVATE: dict[str, Any] = {"api_visibility": "private"}
 QUIET: dict[str, Any] = {"show_progress": "hidden"}
 
@@ -30,7 +31,8 @@ QUIET: dict[str, Any] = {"show_progress": "hidden"}
 def create_app(studio: Studio, store: SQLiteEventStore, artifacts: ArtifactFolder, *,
                data_dir: Path | str | None = None, default_latency: float = 0.0) -> gr.Blocks:
     """The audit app. `data_dir` (default: the artifact folder's parent, as storage.open_data_dir lays it
-    out) holds the frame cache and exports, and must be in launch(allowed_paths=...)."""
+    out) holds the frame cache, exports and the private folder; launch it with `launch_options(data_dir)`'s
+    allowed and blocked paths (ui.launch_paths) so that only what a person may download is served."""
     if artifacts is not studio.artifacts:
         raise ValueError("the Studio and the app must share one artifact folder")
     svc = Services.create(studio, store, data_dir or artifacts.root.parent, default_latency)
@@ -42,11 +44,13 @@ def create_app(studio: Studio, store: SQLiteEventStore, artifacts: ArtifactFolde
 
 def _browser_secret(data_dir: Path) -> str | None:
     """The key BrowserState encrypts this browser's saved session and annotator with. Gradio's default is a
-    new random key per launch, which loses both at every server restart; keep one per data folder instead
-    (None, i.e. Gradio's default, when the folder cannot hold it)."""
-    path = Path(data_dir) / "browser-state.key"
+    new random key per launch, which loses both at every server restart; keep one per data folder instead,
+    in its private folder, which is never served (None, i.e. Gradio's default, when it cannot be kept)."""
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path = private_folder(data_dir) / KEY_NAME
+        legacy = Path(data_dir) / KEY_NAME  # where earlier versions kept it, inside the served data folder
+        if legacy.is_file() and not path.exists():
+            os.replace(legacy, path)
         try:
             with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w", encoding="utf-8") as out:
                 out.write(secrets.token_urlsafe(24))

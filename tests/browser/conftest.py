@@ -2,7 +2,7 @@
 
 Fixtures
     app_server   one app for the whole suite (a fresh data dir, no simulated latency)
-    app_factory  start more apps (own data dir, flags), e.g. to kill and restart one
+    app_factory  start more apps (own data dir, flags; tests/app_server.py), e.g. to kill and restart one
     browser      one Chromium for the whole suite
     page         a fresh browser context and page per test (own localStorage), with a `Studio` helper
     studio       the page wrapped in `Studio` (tests/browser/conftest.py), pointed at app_server
@@ -16,25 +16,20 @@ from __future__ import annotations
 
 import os
 import re
-import signal
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
+from app_server import AppServer
+
 
 CHROMIUM = Path("/usr/bin/chromium")
-REPO = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
 # What a component shows, without the progress overlay Gradio puts over it while an event is pending.
 SHOWN_JS = "(e) => { const c = e && (e.querySelector('.prose') || e); return c ? c.innerText : ''; }"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--disable-quic", "--no-first-run"]
-START_TIMEOUT = 60.0
 WAIT_MS = 20_000
 BREAKPOINTS = ["before_generate", "after_verify", "on_reject", "on_route"]  # default bound of every wait on the page
 
@@ -59,88 +54,6 @@ def screenshot_dir() -> Path:
     folder = Path(os.environ.get("COLLABVR_SCREENSHOTS") or HERE / "screenshots")
     folder.mkdir(parents=True, exist_ok=True)
     return folder
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-# ----- the app as a subprocess ----------------------------------------------------------------------------------
-
-class AppServer:
-    """`python app.py` on a data dir; start, stop (SIGTERM, then SIGKILL) and restart on the same dir and port."""
-
-    def __init__(self, root: Path, *, sim_latency: float | None = None, port: int | None = None) -> None:
-        self.root = root
-        self.data_dir = root / "data"
-        self.sim_latency = sim_latency
-        self.port = port or free_port()
-        self.proc: subprocess.Popen | None = None
-        self.starts = 0
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/"
-
-    def start(self) -> "AppServer":
-        assert self.proc is None, "already running"
-        tmp = self.root / "tmp"
-        tmp.mkdir(parents=True, exist_ok=True)
-        env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_OFFLINE": "1", "TMPDIR": str(tmp),
-               "GRADIO_TEMP_DIR": str(self.root / "gradio"), "PYTHONUNBUFFERED": "1"}
-        env.pop("COLLABVR_AUTH", None)
-        env.pop("COLLABVR_DATA_DIR", None)
-        cmd = [sys.executable, "app.py", "--host", "127.0.0.1", "--port", str(self.port),
-               "--data-dir", str(self.data_dir)]
-        if self.sim_latency is not None:
-            cmd += ["--sim-latency", str(self.sim_latency)]
-        self.starts += 1
-        self.log = self.root / f"app-{self.starts}.log"
-        with open(self.log, "wb") as out:
-            self.proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT,
-                                         start_new_session=True)
-        deadline = time.monotonic() + START_TIMEOUT
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"app.py exited with {self.proc.returncode}:\n{self.log_text()}")
-            try:
-                with urllib.request.urlopen(self.url, timeout=2) as response:
-                    if response.status == 200:
-                        return self
-            except OSError:
-                time.sleep(0.2)
-        self.stop()
-        raise RuntimeError(f"app.py did not answer on {self.url} within {START_TIMEOUT:.0f} s:\n{self.log_text()}")
-
-    def stop(self, timeout: float = 10.0) -> None:
-        proc, self.proc = self.proc, None
-        if proc is None or proc.poll() is not None:
-            return
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout)
-
-    def kill(self) -> None:
-        """Die at once, as a crash or a power cut would: no clean shutdown of anything in flight."""
-        proc, self.proc = self.proc, None
-        if proc is not None and proc.poll() is None:
-            proc.kill()
-            proc.wait(10)
-
-    def restart(self) -> "AppServer":
-        self.stop()
-        return self.start()
-
-    def log_text(self) -> str:
-        try:
-            return self.log.read_text(errors="replace")[-4000:]
-        except OSError:
-            return ""
 
 
 @pytest.fixture(scope="session")

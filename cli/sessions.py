@@ -1,13 +1,8 @@
-"""The storage-backed part of the command line: the SQLite store behind `run --db/--data-dir`, and
-`python -m collabvr sessions list | show | resume | fork | export | import | delete`.
+"""`python -m collabvr sessions list | show | resume | fork | export | import | delete`: the sessions recorded
+in a SQLite store (by `run --db/--data-dir` or the app).
 
-collabvr/__main__.py plugs this module into collabvr/cli.py: `open_store` is the store factory and
-`register` adds the `sessions` commands. Every command takes `--db PATH` (artifacts beside it, in
-artifacts/) or `--data-dir DIR` (DIR/collabvr.sqlite and DIR/artifacts); without either, the data folder
-is $COLLABVR_DATA_DIR, else ./data.
-
-Exit statuses: 0 done, 1 a resumed run stopped on a backend failure, 2 a usage error (unknown session,
-missing database, bad archive, refused delete, backend that cannot run here), 3 paused at a breakpoint.
+Every command takes `--db PATH` (artifacts beside it, in artifacts/) or `--data-dir DIR` (DIR/collabvr.sqlite
+and DIR/artifacts); without either, the data folder is $COLLABVR_DATA_DIR, else ./data.
 
 Crash safety: events are appended one command at a time in one transaction each, and a session's state is
 a fold of its events, so a session reopened after its process was killed continues from its last
@@ -20,83 +15,38 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from dataclasses import asdict
 from pathlib import Path
-from typing import Callable
 
-from collabvr import cli as collabvr_cli, registry
-from collabvr.artifacts import ArtifactFolder
+from cli.common import (
+    EXIT_FINISHED, Handler, SubParsers, UsageError, add_store_args, count, guarded, open_store, progress_printer,
+    report_run, session_id_arg, session_result,
+)
+from collabvr.backends import registry
 from collabvr.config import BREAKPOINTS
-from collabvr.engine import DecisionError, Engine
+from collabvr.engine import Engine
 from collabvr.loop import next_command
 from collabvr.report import step_lines, summary
 from collabvr.state import SessionState, fold
-from collabvr.store import SessionNotFound
-from storage.data_dir import ARTIFACTS_NAME, DATABASE_NAME, resolve_data_dir
-from storage.sqlite_store import SQLiteEventStore
+from collabvr.status import STATUSES
+from storage.data_dir import delete_session_and_files
 
 
-STALE_SCRATCH_S = 60.0
-STATUSES = ("new", "running", "failed", "finished")
 CLI_ACTOR = "cli"  # who a decision made from the command line (e.g. new breakpoints) is recorded as
 
 
-class UsageError(Exception):
-    """A command cannot do what it was asked; the message says why (exit status 2)."""
-
-
-# ----- opening the store ----------------------------------------------------------------------------------
-
-def store_paths(args: argparse.Namespace) -> tuple[Path, Path]:
-    """The database file and the artifact folder that `--db` / `--data-dir` (or the environment) name."""
-    if getattr(args, "db", None) is not None:
-        return Path(args.db), Path(args.db).parent / ARTIFACTS_NAME
-    root = resolve_data_dir(getattr(args, "data_dir", None))
-    return root / DATABASE_NAME, root / ARTIFACTS_NAME
-
-
-def open_store(args: argparse.Namespace, must_exist: bool = False) -> tuple[SQLiteEventStore, ArtifactFolder]:
-    """Open (creating if needed, unless `must_exist`) the SQLite store and its artifact folder."""
-    database, artifact_root = store_paths(args)
-    if must_exist and not database.is_file():
-        raise UsageError(f"no database at {database} (record a session first: "
-                         f"python -m collabvr run ... --db {database})")
-    store = SQLiteEventStore(database)
-    artifacts = ArtifactFolder(artifact_root)
-    remove_stale_scratch(artifacts)
-    return store, artifacts
-
-
-def remove_stale_scratch(artifacts: ArtifactFolder, older_than_s: float = STALE_SCRATCH_S) -> int:
-    """Remove temporary files a killed process left in artifacts/tmp, if untouched for `older_than_s`.
-    Returns how many were removed."""
-    cutoff = time.time() - older_than_s
-    removed = 0
-    for path in (artifacts.root / "tmp").glob("*"):
-        try:
-            if path.is_file() and path.stat().st_mtime < cutoff:
-                path.unlink()
-                removed += 1
-        except FileNotFoundError:  # another process cleaned it up first
-            pass
-    return removed
-
-
-# ----- the parser -----------------------------------------------------------------------------------------
-
-def register(sub: argparse._SubParsersAction, store_factory: object = None) -> None:
+def register(sub: SubParsers) -> None:
     """Add `sessions` and its subcommands to the top-level parser."""
     sessions = sub.add_parser(
         "sessions", help="list, show, resume, fork, export, import and delete recorded sessions",
         description="Work with the sessions recorded in a SQLite store (by `run --db/--data-dir` or the app).")
     commands = sessions.add_subparsers(dest="sessions_command", required=True, metavar="SUBCOMMAND")
 
-    def command(name: str, purpose: str, handler: Callable[[argparse.Namespace], int]) -> argparse.ArgumentParser:
+    def command(name: str, purpose: str, handler: Handler) -> argparse.ArgumentParser:
         p = commands.add_parser(name, help=purpose, description=purpose[0].upper() + purpose[1:] + ".")
-        collabvr_cli.add_store_args(p)
-        p.set_defaults(handler=_guarded(handler))
+        add_store_args(p)
+        p.set_defaults(handler=guarded(handler))
         return p
 
     p = command("list", "list recorded sessions, most recently updated first", cmd_list)
@@ -106,12 +56,12 @@ def register(sub: argparse._SubParsersAction, store_factory: object = None) -> N
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
     p = command("show", "show a session's summary and what happened in each step", cmd_show)
-    p.add_argument("session_id", metavar="ID")
+    p.add_argument("session_id", type=session_id_arg, metavar="ID")
     p.add_argument("--json", action="store_true", help="print JSON instead of text")
 
     p = command("resume", "resume a session: rebuild its backends and run it to the end "
                           "(exit 0 finished, 1 backend failure, 3 paused at a breakpoint)", cmd_resume)
-    p.add_argument("session_id", metavar="ID")
+    p.add_argument("session_id", type=session_id_arg, metavar="ID")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of progress and a summary")
     p.add_argument("--breakpoint", action="append", choices=BREAKPOINTS, default=None,
                    help="replace the session's breakpoints with these (repeatable; recorded as a decision)")
@@ -120,13 +70,13 @@ def register(sub: argparse._SubParsersAction, store_factory: object = None) -> N
                    help="also write final.mp4 and events.jsonl into DIR")
 
     p = command("fork", "fork a session: a new session holding its first SEQ events", cmd_fork)
-    p.add_argument("session_id", metavar="ID")
+    p.add_argument("session_id", type=session_id_arg, metavar="ID")
     p.add_argument("--at", type=int, required=True, metavar="SEQ",
                    help="how many events of the original the fork keeps (1 = only SessionStarted)")
     p.add_argument("--json", action="store_true", help="print JSON instead of text")
 
     p = command("export", "export sessions to a JSONL file and a zip archive with their artifacts", cmd_export)
-    p.add_argument("session_ids", nargs="*", metavar="ID", help="the sessions to export")
+    p.add_argument("session_ids", nargs="*", type=session_id_arg, metavar="ID", help="the sessions to export")
     p.add_argument("--all", action="store_true", help="export every session")
     p.add_argument("--out", type=Path, required=True, metavar="FILE",
                    help="a file ending in .jsonl (one row per attempt) or .zip (the importable archive); "
@@ -138,24 +88,9 @@ def register(sub: argparse._SubParsersAction, store_factory: object = None) -> N
     p.add_argument("--json", action="store_true", help="print JSON instead of text")
 
     p = command("delete", "delete a session and the artifact files no other session uses", cmd_delete)
-    p.add_argument("session_id", metavar="ID")
+    p.add_argument("session_id", type=session_id_arg, metavar="ID")
     p.add_argument("--yes", action="store_true", help="really delete (without it the command refuses)")
 
-
-def _guarded(handler: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
-    """Turn the errors a person can cause into a one-line message and exit status 2."""
-
-    def run(args: argparse.Namespace) -> int:
-        try:
-            return handler(args)
-        except (UsageError, SessionNotFound, DecisionError, registry.BackendUnavailable) as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return collabvr_cli.EXIT_USAGE
-
-    return run
-
-
-# ----- commands -------------------------------------------------------------------------------------------
 
 def cmd_list(args: argparse.Namespace) -> int:
     store, _ = open_store(args, must_exist=True)
@@ -230,20 +165,20 @@ def cmd_resume(args: argparse.Namespace) -> int:
     extra = {"database": str(store.path)}
     if state.finished is not None:
         if args.json:
-            print(json.dumps({**collabvr_cli.session_result(engine, args.out), **extra, "resumed": False}, indent=2))
+            print(json.dumps({**session_result(engine, args.out), **extra, "resumed": False}, indent=2))
         else:
             print(f"session {args.session_id} has already finished ({state.finished.reason}); nothing to resume")
-        return collabvr_cli.EXIT_FINISHED
+        return EXIT_FINISHED
     if args.clear_breakpoints or args.breakpoint is not None:
         engine.set_breakpoints(args.breakpoint or [], actor=CLI_ACTOR)
     progress = None
     if not args.json:
         print(f"resuming session {args.session_id}: {started.title} (at event {state.seq}, "
               f"next: {engine.next_command().describe()})", flush=True)
-        progress = collabvr_cli.progress_printer()
+        progress = progress_printer()
     begun = time.perf_counter()
     engine.run(progress=progress)
-    return collabvr_cli.report_run(engine, args.out, args.json, begun, {**extra, "resumed": True})
+    return report_run(engine, args.out, args.json, begun, {**extra, "resumed": True})
 
 
 def cmd_fork(args: argparse.Namespace) -> int:
@@ -284,7 +219,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(data, indent=2))
     else:
-        print(f"exported {_count(result.sessions, 'session')}, {_count(result.attempts, 'attempt')}")
+        print(f"exported {count(result.sessions, 'session')}, {count(result.attempts, 'attempt')}")
         print(f"events (JSONL): {data['jsonl']}\narchive (zip):  {data['zip']}")
     return 0
 
@@ -301,7 +236,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({"imported": imported}))
     else:
-        print(f"imported {_count(len(imported), 'session')} into {store.path}")
+        print(f"imported {count(len(imported), 'session')} into {store.path}")
         for session_id in imported:
             print(f"  {session_id}")
     return 0
@@ -312,12 +247,6 @@ def cmd_delete(args: argparse.Namespace) -> int:
     row = store.get_session(args.session_id)
     if not args.yes:
         raise UsageError(f"not deleting session {row.id} ({row.title}, {row.n_events} events) without --yes")
-    orphans = store.delete_session(row.id)
-    for artifact in orphans:
-        artifacts.path(artifact).unlink(missing_ok=True)
-    print(f"deleted session {row.id}; removed {_count(len(orphans), 'artifact file')} no other session uses")
+    orphans = delete_session_and_files(store, artifacts, row.id)
+    print(f"deleted session {row.id}; removed {count(len(orphans), 'artifact file')} no other session uses")
     return 0
-
-
-def _count(n: int, noun: str) -> str:
-    return f"{n} {noun}{'' if n == 1 else 's'}"

@@ -1,9 +1,9 @@
-"""What the engine asks of its models: the VLM and VGM protocols, their requests and their JSON schemas.
+"""What the engine asks of its models: the VLM and VGM protocols, their requests, replies and errors.
 
-The VLM plays four roles (plan, verify, route, select); each role answers with one pydantic model, the
-same schema whichever backend (simulated, Gemini, a local transformers model) produced it. The VGM turns
-(image, prompt, seconds, seed) into frames. Backends raise `BackendError` for anything that went wrong;
-the engine turns it into a `BackendFailed` event and never guesses a result in its place.
+The VLM plays four roles (plan, verify, route, select); each answers with one of the pydantic models in
+`schemas.py`. The VGM turns (image, prompt, seconds, seed) into frames. Backends raise `BackendError` for
+anything that went wrong; the engine turns it into a `BackendFailed` event and never guesses a result in
+its place.
 """
 
 from __future__ import annotations
@@ -14,78 +14,9 @@ from pathlib import Path
 from typing import Callable, Generic, Literal, Protocol, TypeVar, runtime_checkable
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel
 
-
-# ----- the JSON each VLM role returns (DESIGN.md section 1) ------------------------------------------
-
-class Plan(BaseModel):
-    """The planner's answer: the next sub-action only."""
-
-    model_config = ConfigDict(extra="ignore")
-
-    observation: str
-    remaining_goal: str
-    task_complete: bool
-    instruction: str = ""
-    target_state: str = ""
-    estimated_steps_remaining: int = Field(ge=0)
-
-    @model_validator(mode="after")
-    def _instruction_unless_complete(self) -> "Plan":
-        if not self.task_complete and not self.instruction.strip():
-            raise ValueError("instruction must be non-empty unless task_complete is true")
-        return self
-
-
-ErrorType = Literal["wrong_direction", "wrong_object", "wrong_action", "scene_collapse", "not_executed", "other"]
-
-
-class Verdict(BaseModel):
-    """The verifier's judgement of one clip: was THIS action executed (not: is the task done)."""
-
-    model_config = ConfigDict(extra="ignore")
-
-    verdict: Literal["accept", "reject"]
-    action_executed: bool
-    progress: Literal["none", "partial", "complete"]
-    confidence: float = Field(ge=0.0, le=1.0)
-    reason: str
-    suggestion: str = ""
-    good_fraction: float | None = Field(default=None, ge=0.0, le=1.0)
-    error_type: ErrorType | None = None
-
-    @model_validator(mode="after")
-    def _reject_has_good_fraction(self) -> "Verdict":
-        if self.verdict == "reject" and self.good_fraction is None:
-            raise ValueError("a reject must give good_fraction (share of the clip that was right)")
-        return self
-
-
-class RouteDecision(BaseModel):
-    """The failure router's choice after M rejected attempts (paper appendix A.5)."""
-
-    model_config = ConfigDict(extra="ignore")
-
-    action: Literal["regen", "split", "fallback"]
-    estimated_steps: int | None = Field(default=None, ge=2, le=8)
-    suggestion: str = ""
-    reason: str
-
-    @model_validator(mode="after")
-    def _split_has_steps(self) -> "RouteDecision":
-        if self.action == "split" and self.estimated_steps is None:
-            raise ValueError("split must give estimated_steps (2 or more)")
-        return self
-
-
-class Selection(BaseModel):
-    """Pass@k: which of k clips is best."""
-
-    model_config = ConfigDict(extra="ignore")
-
-    best_index: int = Field(ge=0)
-    reason: str
+from collabvr.backends.schemas import Plan, RouteDecision, Selection, Verdict
 
 
 # ----- requests ---------------------------------------------------------------------------------------
@@ -222,6 +153,7 @@ class BackendInfo:
     simulated: bool
     available: bool = True
     why_not: str = ""
+    uses_gpu: bool = False  # runs on this machine's GPU: every call waits for the GPU gate
 
 
 # ----- errors -----------------------------------------------------------------------------------------
@@ -229,10 +161,12 @@ class BackendInfo:
 class BackendError(RuntimeError):
     """A model call failed. `retryable` says whether trying again may help (timeouts, rate limits)."""
 
-    def __init__(self, message: str, *, retryable: bool = False, raw: str | None = None) -> None:
+    def __init__(self, message: str, *, retryable: bool = False, raw: str | None = None,
+                 usage: "Usage | None" = None) -> None:
         super().__init__(message)
         self.retryable = retryable
         self.raw = raw
+        self.usage = usage  # what the failed call cost, where the backend knows (calls, tokens)
 
 
 class MalformedOutput(BackendError):
@@ -240,7 +174,11 @@ class MalformedOutput(BackendError):
 
 
 class BackendCancelled(BackendError):
-    """A generation was stopped by the person before it finished."""
+    """A generation was stopped by the person before it finished (retryable: running again redoes it)."""
+
+    def __init__(self, message: str = "stopped by a person", **options: object) -> None:
+        options.setdefault("retryable", True)
+        super().__init__(message, **options)  # type: ignore[arg-type]
 
 
 # ----- protocols ---------------------------------------------------------------------------------------
