@@ -115,15 +115,15 @@ def test_two_sessions_run_at_once_without_disturbing_each_other(make_studio):
 def test_uploaded_image_and_prompt_are_checked_before_any_backend(make_studio):
     studio = make_studio()
     with pytest.raises(DecisionError, match="at least 16"):
-        studio.new_upload_session(np.zeros((8, 8, 3), np.uint8), "do it", "sim:perfect", "sim:default")
+        studio.new_upload_session(np.zeros((8, 8, 3), np.uint8), "do it", "sim:perfect", "sim:legacy")
     with pytest.raises(DecisionError, match="at most 4096"):
-        studio.new_upload_session(np.zeros((5000, 20, 3), np.uint8), "do it", "sim:perfect", "sim:default")
+        studio.new_upload_session(np.zeros((5000, 20, 3), np.uint8), "do it", "sim:perfect", "sim:legacy")
     with pytest.raises(DecisionError, match="empty"):
-        studio.new_upload_session(np.zeros((64, 64, 3), np.uint8), "  ", "sim:perfect", "sim:default")
+        studio.new_upload_session(np.zeros((64, 64, 3), np.uint8), "  ", "sim:perfect", "sim:legacy")
     with pytest.raises(BackendUnavailable, match="cannot run here"):
-        studio.new_upload_session(np.zeros((64, 64, 3), np.uint8), "do it", "gemini", "sim:default")
+        studio.new_upload_session(np.zeros((64, 64, 3), np.uint8), "do it", "gemini", "sim:legacy")
     with pytest.raises(BackendUnavailable, match="simulated world"):
-        studio.new_upload_session(np.zeros((64, 64, 3), np.uint8), "do it", "sim:perfect", "sim:default")
+        studio.new_upload_session(np.zeros((64, 64, 3), np.uint8), "do it", "sim:perfect", "sim:legacy")
 
 
 def test_fork_at_a_step_regenerates_that_step_from_its_plan(make_studio):

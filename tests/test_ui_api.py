@@ -70,7 +70,7 @@ def wait_idle(studio, sid):
 
 
 def new_session(client, breakpoints, seed=1):
-    sid, message = client.predict("sim", "maze", "easy", seed, None, "", "sim:gemini-2.5-pro", "sim:default",
+    sid, message = client.predict("sim", "maze", "easy", seed, None, "", "sim:gemini-2.5-pro", "sim:legacy",
                                   2, 2, 2.0, 1.0, breakpoints, 0.0, api_name="/new_session")
     assert sid and message.startswith("✔"), message
     return sid

@@ -28,7 +28,7 @@ def svc(tmp_path):
     return Services.create(Studio(store, artifacts), store, tmp_path / "data")
 
 
-def start(svc, *, family="maze", seed=1, n_max=2, m=2, breakpoints=("after_verify",), vgm="sim:default"):
+def start(svc, *, family="maze", seed=1, n_max=2, m=2, breakpoints=("after_verify",), vgm="sim:legacy"):
     sid, message = handlers.new_session(svc, "sim", family, "easy", seed, None, "", "sim:gemini-2.5-pro", vgm,
                                         n_max, m, 2.0, 1.0, list(breakpoints), 0.0)
     assert sid, message
@@ -236,11 +236,11 @@ def test_bad_inputs_give_messages_and_record_nothing(svc, tmp_path):
     assert "at most" in upload(small, "x" * 5000)[1]
     assert "cannot run here" in upload(small, "do it")[1]
     assert "choose an image" in upload(None, "do it")[1]
-    sid, message = handlers.new_session(svc, "sim", "maze", "easy", 0, None, "", "gemini", "sim:default",
+    sid, message = handlers.new_session(svc, "sim", "maze", "easy", 0, None, "", "gemini", "sim:legacy",
                                         2, 2, 2.0, 1.0, [], 0.0)
     assert not sid and "cannot run here" in message
     sid, message = handlers.new_session(svc, "sim", "maze", "easy", 0, None, "", "sim:gemini-2.5-pro",
-                                        "sim:default", 99, 2, 2.0, 1.0, [], 0.0)
+                                        "sim:legacy", 99, 2, 2.0, 1.0, [], 0.0)
     assert not sid and "n_max" in message
     assert handlers.list_sessions(svc, "", "all")[1] == []
 

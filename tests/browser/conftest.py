@@ -31,6 +31,10 @@ SHOWN_JS = "(e) => { const c = e && (e.querySelector('.prose') || e); return c ?
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--disable-quic", "--no-first-run"]
 WAIT_MS = 20_000
+# The simulated world the seeds of these tests were chosen in: the legacy models, which the app still lists
+# (its default is the calibrated `paper` world).
+LEGACY_VGM = "Simulated VGM (legacy profile)"
+LEGACY_VLM = "Simulated VLM (verifier errs like gemini-2.5-pro)"
 BREAKPOINTS = ["before_generate", "after_verify", "on_reject", "on_route"]  # default bound of every wait on the page
 
 
@@ -315,7 +319,7 @@ class Studio:
 
     # starting sessions --------------------------------------------------------------------------------------
     def new_sim_session(self, *, family: str = "maze", difficulty: str = "easy", seed: int = 0,
-                        vgm: str | None = None, vlm: str | None = None, n_max: int = 2, m: int = 2,
+                        vgm: str | None = LEGACY_VGM, vlm: str | None = LEGACY_VLM, n_max: int = 2, m: int = 2,
                         first_seconds: float = 2, later_seconds: float = 1, latency: float | None = 0,
                         breakpoints: list[str] = ()) -> str:
         """Fill the new-session panel and press Start; returns the new session's id (from the top bar)."""
