@@ -275,6 +275,7 @@ def test_a_missing_database_is_a_clear_error(tmp_path, capsys):
     (("sessions", "show"), "summary"), (("sessions", "resume"), "run it to the end"),
     (("sessions", "fork"), "first SEQ events"), (("sessions", "export"), "zip archive"),
     (("sessions", "import"), "import sessions"), (("sessions", "delete"), "delete a session"),
+    (("calibrate",), "paper measured of real runs"),
 ])
 def test_every_command_has_help(command, purpose, capsys):
     code, out, err = in_process(capsys, *command, "--help")
