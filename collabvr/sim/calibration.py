@@ -31,7 +31,7 @@ from collabvr.state import SessionState, fold
 from collabvr.store import MemoryEventStore
 
 FAMILIES = ("maze", "blocks", "shapes")
-STEP_BUCKETS = (1, 2, 3)  # steps 1, 2, and 3 or later (split sub-steps are numbered after their step)
+STEP_BUCKETS = (1, 2, 3)  # planning steps 1, 2, and 3 or later
 
 
 @dataclass(frozen=True)
@@ -169,21 +169,37 @@ class SessionRecord:
     vgm_seconds: float
     clips: int
     vlm_calls: int
-    steps: list[tuple[int, str]]  # (step number, "first" | "regen" | "rejected")
+    steps: list[tuple[int, str]]  # (planning step, "first" | "regen" | "rejected")
     verifier: VerifierAccuracy
 
 
 def step_outcomes(state: SessionState) -> list[tuple[int, str]]:
-    """Each step that generated a clip: accepted on the first try, accepted later (a regeneration, a
-    routed regen or a fallback), or never accepted (its best attempt propagated, or split)."""
+    """Each step that generated a clip, as the paper counts it (appendix C.2): accepted on the first
+    try, accepted on a later one of its M attempts (a regeneration with the evolved prompt), or every
+    attempt rejected, whatever recovery followed (a routed regen, a fallback, a split or propagating the
+    best attempt; the paper's runs propagated).
+
+    Steps are numbered as the planner's steps 1..N_max: a sub-step of a split counts with the step it
+    re-plans (the paper's "step t" is the t-th planning step), so later steps' numbers are unaffected by
+    how many sub-steps came before."""
     outcomes = []
+    index: dict[int, int] = {}
+    planned = 0
     for step in state.steps:
+        if step.is_split_sub_step and step.planned.split_of in index:
+            index[step.number] = index[step.planned.split_of]  # type: ignore[index]
+        else:
+            planned += 1
+            index[step.number] = planned
         if step.plan.task_complete or not step.attempts or step.status == "open":
             continue
-        if step.status == "accepted":
-            outcomes.append((step.number, "first" if step.result_attempt == 1 else "regen"))
+        accepted = None
+        if step.status == "accepted" and step.result_attempt is not None:
+            accepted = step.attempt(step.result_attempt)
+        if accepted is not None and accepted.purpose == "attempt":
+            outcomes.append((index[step.number], "first" if accepted.number == 1 else "regen"))
         else:
-            outcomes.append((step.number, "rejected"))
+            outcomes.append((index[step.number], "rejected"))
     return outcomes
 
 
@@ -333,15 +349,17 @@ class Knob:
     step: float
 
 
-# The knobs the run statistics identify. The others (mode_persistence, vague_penalty, reliable_actions,
-# shortcut_rate, drift_rate) keep their documented values: nothing in the targets measures them. A named
-# fix is held to at most 0.8: the paper's raters found 93.8% of Gemini's suggestions moderately or well
-# suited to the error (D3), so a suggestion that names the error must help.
+# The knobs the fit moves. The others keep documented values: mode_persistence, vague_penalty,
+# reliable_actions, shortcut_rate and drift_rate are not measured by the targets; the difficulty
+# concentration and the verifier's persistence sit at the bounds that make failures and verdicts persist
+# the most (0.05 and 1.0; a first fit, scripted in the README, moved them there), since the paper's steps
+# recover from a first rejection only 29% of the time. A named fix is held to at most 0.9: the paper's raters
+# found 93.8% of Gemini's suggestions moderately or well suited to the error (D3), so one that names the
+# error must help.
 KNOBS: tuple[Knob, ...] = (
-    Knob("vgm", "difficulty_mean", 0.05, 0.95, 0.06),
-    Knob("vgm", "difficulty_concentration", 0.05, 5.0, 0.1),
-    Knob("verifier", "persistence", 0.0, 1.0, 0.1),
-    Knob("vgm", "named_fix", 0.3, 0.8, 0.1),
+    Knob("vgm", "difficulty_mean", 0.05, 0.95, 0.04),
+    Knob("vgm", "named_fix", 0.3, 0.9, 0.05),
+    Knob("vgm", "overload_hazard", 0.0, 0.5, 0.05),
     Knob("vgm", "continue_rate", 0.2, 1.0, 0.1),
 )
 

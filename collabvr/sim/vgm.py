@@ -110,6 +110,9 @@ class VGMProfile:
       given the one before was, so a k-action prompt is executed in full with probability
       continue_rate ** (k - reliable_actions) and otherwise for its first moves only. The chance that a
       clip fails grows with the actions it attempts: 1 - prod(1 - d_i') over the attempted ones.
+    - overload_hazard: a crowded prompt is followed less well: every sub-action the prompt asks for beyond
+      the first adds this chance that an attempted one goes wrong (d' = d + (1 - d) * overload * (k - 1)
+      for k asked), so the long instruction of a last step fails more often than a short one.
     - shortcut_rate: a prompt that states the whole task (the raw task prompt) is, for this share of
       (scene, prompt) pairs, executed as the direct undecomposed attempt (`family.greedy`: in the maze,
       straight for the goal through walls); otherwise the model finds the proper moves
@@ -135,6 +138,7 @@ class VGMProfile:
     vague_penalty: float = 0.25
     reliable_actions: int = 1
     continue_rate: float = 0.7
+    overload_hazard: float = 0.0
     shortcut_rate: float = 0.5
 
 
@@ -142,8 +146,9 @@ PROFILES: dict[str, VGMProfile] = {
     # Fitted on the hard suite, seeds 0-199, to the paper's run statistics of Gemini 2.5 Pro verifying
     # VBVR-Wan2.2 (appendix C), together with the verifier profile `gemini-2.5-pro-paper`; see
     # `collabvr.sim.calibration` and `python -m collabvr calibrate`.
-    "paper": VGMProfile("paper", model="paper", verifier="gemini-2.5-pro-paper", difficulty_mean=0.5,
-                        difficulty_concentration=0.15, mode_persistence=0.9, named_fix=0.8, continue_rate=0.8),
+    "paper": VGMProfile("paper", model="paper", verifier="gemini-2.5-pro-paper", difficulty_mean=0.56,
+                        difficulty_concentration=0.05, mode_persistence=0.9, named_fix=0.85, continue_rate=0.8,
+                        overload_hazard=0.1),
     "legacy": VGMProfile("legacy"),
     "hard": VGMProfile("hard", failure_rate=0.4),
     "perfect": VGMProfile("perfect", horizon=99, failure_rate=0.0, drift_rate=0.0),
@@ -347,7 +352,7 @@ class SimVGM:
             asked = greedy[0] if shortcut else greedy[1]
         attempted = self._attempted(len(asked), rng)
         timeline = self._timeline(start, asked[:attempted])
-        failure = self._fail_paper(timeline, latent, read, attempted, rng)
+        failure = self._fail_paper(timeline, latent, read, attempted, len(asked), rng)
         frames, scenes = self._render(timeline, n_frames, request)
         drift = bool(rng.random() < self.profile.drift_rate)
         if drift:
@@ -436,7 +441,7 @@ class SimVGM:
             weights = {m: w * (1.0 + self.profile.vague_penalty) for m, w in weights.items()}
         return weights
 
-    def _fail_paper(self, timeline: _Timeline, latent: _Latent, read: ReadPrompt, attempted: int,
+    def _fail_paper(self, timeline: _Timeline, latent: _Latent, read: ReadPrompt, attempted: int, asked: int,
                     rng: np.random.Generator) -> dict | None:
         """Maybe inject one failure: each attempted sub-action may go wrong with its latent difficulty (as
         the corrections shape it); the mode follows the step's tendency and the corrections."""
@@ -444,7 +449,11 @@ class SimVGM:
         if not timeline.segments:
             weights = {"scene_collapse": weights["scene_collapse"]}
         share = sum(weights.values())
-        hazards = [min(1.0, latent.difficulties[i % len(latent.difficulties)] * share) for i in range(max(1, attempted))]
+        crowd = min(1.0, max(0.0, self.profile.overload_hazard) * max(0, asked - 1))
+        hazards = []
+        for index in range(max(1, attempted)):
+            difficulty = latent.difficulties[index % len(latent.difficulties)]
+            hazards.append(min(1.0, (difficulty + (1.0 - difficulty) * crowd) * share))
         # The first sub-action that goes wrong, in order; the failure strikes inside its time slot.
         first = [h * float(np.prod([1.0 - g for g in hazards[:i]])) for i, h in enumerate(hazards)]
         pick = float(rng.random())
