@@ -102,7 +102,7 @@ def test_a_correction_repeated_twice_counts_once():
 
 
 def test_a_move_written_twice_or_restated_in_a_correction_is_executed_once():
-    steady = dataclasses.replace(PAPER, difficulty_mean=0.0, continue_rate=1.0, drift_rate=0.0)
+    steady = dataclasses.replace(PAPER, difficulty_mean=0.0, overload_hazard=0.0, continue_rate=1.0, drift_rate=0.0)
     image = FAMILY.render(FAMILY.scene({"red": (1, 1), "blue": (6, 6)}))
     for prompt in ("Move the red disc 2 cells right. Move the red disc 2 cells right.",
                    "Move the red disc 2 cells right. Correction: Move the red disc 2 cells right, not up."):
@@ -143,7 +143,7 @@ def test_failures_of_the_same_step_are_correlated_across_retries():
 # ----- partial competence ------------------------------------------------------------------------------
 
 def test_a_four_move_prompt_is_sometimes_executed_only_for_its_first_moves():
-    steady = dataclasses.replace(PAPER, difficulty_mean=0.0, drift_rate=0.0)
+    steady = dataclasses.replace(PAPER, difficulty_mean=0.0, overload_hazard=0.0, drift_rate=0.0)
     start = FAMILY.scene({"red": (0, 0), "blue": (7, 7)})
     actions = [move("red disc", "right", 1), move("red disc", "down", 1)] * 2
     attempted = []
@@ -158,6 +158,19 @@ def test_a_four_move_prompt_is_sometimes_executed_only_for_its_first_moves():
         assert cell_of(end) == cell_of(expected.find("red disc"))
         assert clip.info["truth"]["verdict"] == "accept"  # partial progress is no error
     assert 4 in attempted and any(n < 4 for n in attempted) and min(attempted) >= 1
+
+
+def test_a_crowded_prompt_is_followed_less_well_even_for_its_first_move():
+    profile = dataclasses.replace(MECHANISM, difficulty_mean=0.05, overload_hazard=0.2, continue_rate=0.0)
+    crowded = " Move the red disc 1 cell down. Move the blue disc 1 cell up. Move the blue disc 1 cell left."
+    alone, among = [], []
+    for image, instruction in steps():
+        for seed in range(2):
+            alone.append(generate(profile, image, instruction, seed=seed).info["failure"] is not None)
+            clip = generate(profile, image, instruction + crowded, seed=seed)
+            assert clip.info["overload"] == {"asked": 4, "attempted": 1}  # only the first move is tried
+            among.append(clip.info["failure"] is not None)
+    assert np.mean(among) > np.mean(alone) + 0.3
 
 
 def test_the_raw_maze_prompt_takes_the_wall_shortcut_for_some_tasks_and_the_route_for_others():
