@@ -143,12 +143,12 @@ class VGMProfile:
 
 
 PROFILES: dict[str, VGMProfile] = {
-    # Fitted on the hard suite, seeds 0-199, to the paper's run statistics of Gemini 2.5 Pro verifying
-    # VBVR-Wan2.2 (appendix C), together with the verifier profile `gemini-2.5-pro-paper`; see
-    # `collabvr.sim.calibration` and `python -m collabvr calibrate`.
+    # Fitted to the paper's run statistics of Gemini 2.5 Pro verifying VBVR-Wan2.2 (appendix C), together
+    # with the verifier profile `gemini-2.5-pro-paper`: `python -m collabvr calibrate --fit` on the hard
+    # suite, seeds 0-29, then confirmed on seeds 0-199 (`collabvr.sim.calibration`, the README).
     "paper": VGMProfile("paper", model="paper", verifier="gemini-2.5-pro-paper", difficulty_mean=0.56,
-                        difficulty_concentration=0.05, mode_persistence=0.9, named_fix=0.85, continue_rate=0.8,
-                        overload_hazard=0.1),
+                        difficulty_concentration=0.05, mode_persistence=0.9, named_fix=0.9, continue_rate=0.8,
+                        overload_hazard=0.125),
     "legacy": VGMProfile("legacy"),
     "hard": VGMProfile("hard", failure_rate=0.4),
     "perfect": VGMProfile("perfect", horizon=99, failure_rate=0.0, drift_rate=0.0),
