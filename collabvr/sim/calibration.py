@@ -352,7 +352,7 @@ class Knob:
 # The knobs the fit moves. The others keep documented values: mode_persistence, vague_penalty,
 # reliable_actions, shortcut_rate and drift_rate are not measured by the targets; the difficulty
 # concentration and the verifier's persistence sit at the bounds that make failures and verdicts persist
-# the most (0.05 and 1.0; a first fit, scripted in the README, moved them there), since the paper's steps
+# the most (0.05 and 1.0, where a first fit moved them), since the paper's steps
 # recover from a first rejection only 29% of the time. A named fix is held to at most 0.9: the paper's raters
 # found 93.8% of Gemini's suggestions moderately or well suited to the error (D3), so one that names the
 # error must help.

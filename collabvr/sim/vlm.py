@@ -84,8 +84,9 @@ class VerifierProfile:
 
 
 VERIFIER_PROFILES: dict[str, VerifierProfile] = {
-    # The paper's measurement of Gemini 2.5 Pro as a verifier, with the persistence fitted together with
-    # the VGM profile `paper` to the paper's run statistics (collabvr.sim.calibration).
+    # The paper's measurement of Gemini 2.5 Pro as a verifier, judging every attempt of a step alike
+    # (persistence 1.0, where fitting it with the VGM profile `paper` to the paper's run statistics put it;
+    # collabvr.sim.calibration): with independent errors the measured all-rejected share is out of reach.
     "gemini-2.5-pro-paper": VerifierProfile("gemini-2.5-pro-paper", 0.848, 0.656, persistence=1.0),
     # The measured recalls with independent errors (the simulator before calibration).
     "gemini-2.5-pro": VerifierProfile("gemini-2.5-pro", 0.848, 0.656),
