@@ -88,15 +88,14 @@ def _a_session_written_by_hostile_models_and_people(tmp_path):
     return store, engine.session_id
 
 
-# Every string a model or a person wrote into that session (a person's route is shown as the route; who
-# asked for it is not in the timeline, so "route-person" is not listed).
+# Every string a model or a person wrote into that session.
 EVIL_FIELDS = [
     "title", "task", "step1-observation", "step1-remaining", "step1-instruction", "step1-target",
     "step2-instruction", "step3-instruction", "failure", "reason1", "suggestion1", "accept-reason", "reason2",
     "suggestion2", "reason3", "suggestion3", "reason4", "suggestion4", "accept-reason3", "note", "annotator", "labeller",
     "rater", "session-note", "session-annotator", "edited-action", "editor", "edit-reason", "overrider",
     "override-reason", "override-suggestion", "router-reason", "router-suggestion", "route-suggestion",
-    "route-reason",
+    "route-reason", "route-person",
 ]
 
 
@@ -113,6 +112,7 @@ def test_every_model_and_person_written_string_is_shown_escaped_and_never_as_mar
     # The prompt diff escapes the words it marks, too.
     assert re.search(r"<ins>[^<]*&lt;u-suggestion3", html)
     assert 'class="route by-vlm"' in html and 'class="route by-human"' in html
+    assert re.search(r'by a person \(done\): .*asked by &lt;u-route-person', html)
 
 
 def test_the_status_line_escapes_what_the_worker_reports(tmp_path):

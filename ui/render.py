@@ -21,9 +21,9 @@ from typing import Iterable, Protocol
 
 import jinja2
 
-from collabvr.events import ActionEdited, Annotated, Artifact, BackendFailed, attempt_target
+from collabvr.events import ActionEdited, Annotated, Artifact, BackendFailed, RouteRequested, attempt_target
 from collabvr.loop import Command
-from collabvr.state import AttemptState, SessionState, StepState
+from collabvr.state import AttemptState, RouteState, SessionState, StepState
 from collabvr.studio import Activity
 
 
@@ -137,11 +137,18 @@ class _Edit:
 
 
 @dataclass
+class _Route:
+    route: RouteState
+    requested: RouteRequested | None  # a person's route: who asked for it, and when
+
+
+@dataclass
 class _StepCard:
     step: StepState
     rows: list[_AttemptRow]
     edits: list[_Edit]
     pending: PromptBlock | None
+    routes: list[_Route]
     failures: list[BackendFailed] = field(default_factory=list)
 
 
@@ -173,7 +180,10 @@ def _step_card(state: SessionState, step: StepState, media: MediaLinks, failures
         pending = prompt_view("Next prompt", last.prompt, step.instruction)
     edits = [_Edit(e, prompt_view("Edited action", e.before, e.after)) for e in state.human_events
              if isinstance(e, ActionEdited) and e.step == step.number]
-    return _StepCard(step, rows, edits, pending, failures)
+    # Each RouteRequested of the step made one of its person's routes, in the same order.
+    requests = iter([e for e in state.human_events if isinstance(e, RouteRequested) and e.step == step.number])
+    routes = [_Route(r, next(requests, None) if r.by == "human" else None) for r in step.routes]
+    return _StepCard(step, rows, edits, pending, routes, failures)
 
 
 def _attempt_row(state: SessionState, step: StepState, attempt: AttemptState, media: MediaLinks,
