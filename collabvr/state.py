@@ -191,7 +191,6 @@ class SessionState:
                            wall_s=round(self.wall_s, 6))
 
 
-
 def fold(events: Iterable[Event]) -> SessionState:
     """Replay a session's events into its state. The first event must be SessionStarted."""
     state: SessionState | None = None

@@ -31,8 +31,9 @@ QUIET: dict[str, Any] = {"show_progress": "hidden"}
 def create_app(studio: Studio, store: SQLiteEventStore, artifacts: ArtifactFolder, *,
                data_dir: Path | str | None = None, default_latency: float = 0.0) -> gr.Blocks:
     """The audit app. `data_dir` (default: the artifact folder's parent, as storage.open_data_dir lays it
-    out) holds the frame cache, exports and the private folder; launch it with `launch_options(data_dir)`'s
-    allowed and blocked paths (ui.launch_paths) so that only what a person may download is served."""
+    out) holds the frame cache, exports and the private folder. Launch it serving only
+    storage.served_folders(data_dir) and blocking the database and private folder, as app.py's
+    served_paths does."""
     if artifacts is not studio.artifacts:
         raise ValueError("the Studio and the app must share one artifact folder")
     svc = Services.create(studio, store, data_dir or artifacts.root.parent, default_latency)
