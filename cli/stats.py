@@ -49,7 +49,8 @@ def _stats_job(job: tuple) -> dict:
     config = LoopConfig.model_validate_json(config_json)
     engine, result = run_one(family, difficulty, seed, config, Path(out), vgm_profile, verifier_profile)
     shutil.rmtree(out, ignore_errors=True)
-    return {"family": family, "seed": seed, "success": result["success"], "vgm_seconds": result["vgm_seconds"],
+    return {"family": family, "seed": seed, "finished": result["finished"], "success": result["success"],
+            "vgm_seconds": result["vgm_seconds"],
             "steps": result["steps"], "attempts": result["attempts"], "vlm_calls": result["vlm_calls"],
             "branches": result["branches"]}
 
@@ -85,6 +86,7 @@ def cmd_stats(args: argparse.Namespace) -> int:
             counts.add(BranchCounts(**r["branches"]))
         report["families"][family] = {
             "runs": len(mine),
+            "finished": sum(bool(r["finished"]) for r in mine),
             "success_rate": round(sum(bool(r["success"]) for r in mine) / len(mine), 3),
             "mean_vgm_seconds": round(sum(r["vgm_seconds"] for r in mine) / len(mine), 2),
             "mean_steps": round(sum(r["steps"] for r in mine) / len(mine), 2),
@@ -99,12 +101,14 @@ def cmd_stats(args: argparse.Namespace) -> int:
         return 0
     print(f"[{world.SIMULATED_LABEL}] {len(rows)} runs at {args.difficulty}, seeds {args.seeds}, "
           f"VGM {args.vgm_profile}, verifier {args.verifier_profile} ({report['elapsed_s']} s)")
-    header = f"{'family':<8}{'success':>8}{'vgm s':>7}{'steps':>6}{'att.':>6}{'1st ok':>7}{'evolve':>7}" \
-             f"{'partial':>8}{'regen':>6}{'split':>6}{'fallbk':>7}{'propag':>7}"
+    header = f"{'family':<8}{'ended':>6}{'success':>8}{'vgm s':>7}{'vlm':>6}{'steps':>6}{'att.':>6}{'1st ok':>7}" \
+             f"{'evolve':>7}{'partial':>8}{'regen':>6}{'split':>6}{'fallbk':>7}{'propag':>7}"
     print(header)
     for family, row in report["families"].items():
         b = row["branches"]
-        print(f"{family:<8}{row['success_rate']:>8.0%}{row['mean_vgm_seconds']:>7.1f}{row['mean_steps']:>6.2f}"
+        ended = f"{row['finished']}/{row['runs']}"
+        print(f"{family:<8}{ended:>6}{row['success_rate']:>8.0%}{row['mean_vgm_seconds']:>7.1f}"
+              f"{row['mean_vlm_calls']:>6.2f}{row['mean_steps']:>6.2f}"
               f"{row['mean_attempts']:>6.2f}{b['first_try_accepts']:>7}{b['evolved_prompts']:>7}"
               f"{b['partial_regens']:>8}{b['routes']['regen']:>6}{b['routes']['split']:>6}"
               f"{b['routes']['fallback']:>7}{b['propagated']:>7}")
@@ -114,4 +118,9 @@ def cmd_stats(args: argparse.Namespace) -> int:
                                     ("best-attempt propagation", total.propagated)) if n == 0]
     if missing:
         print(f"never happened: {', '.join(missing)}")
+    unfinished = [f"{r['family']}/{r['seed']}" for r in rows if not r["finished"]]
+    if unfinished:
+        print(f"did not end with SessionFinished (waiting for a person): {', '.join(unfinished)}")
+    print("ended: runs that ended with SessionFinished; vgm s: mean nominal seconds generated per run; "
+          "vlm: mean VLM calls per run")
     return 0

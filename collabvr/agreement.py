@@ -308,8 +308,9 @@ def agreement(states: Iterable[SessionState], annotator: str | None = None) -> A
 def cumulative_vgm_seconds(state: SessionState) -> list[tuple[int, float]]:
     """(step number, generated seconds of all attempts up to and including that step), per planned step.
 
-    Seconds are `ClipGenerated.seconds`: generated frames only, a partial regeneration's kept prefix is not
-    counted again. "Task complete" plans are left out (they generate nothing).
+    Seconds are `ClipGenerated.seconds`, the nominal length each clip asked for (the paper's cost; a partial
+    regeneration's kept prefix is not counted again). Generations that failed or were discarded are in the
+    session's cost but not here. "Task complete" plans are left out (they generate nothing).
     """
     total = 0.0
     series = []

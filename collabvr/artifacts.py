@@ -10,6 +10,7 @@ import hashlib
 import os
 import shutil
 import tempfile
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +20,10 @@ from collabvr.events import Artifact
 
 
 SUFFIX = {"image": ".png", "clip": ".mp4", "video": ".mp4"}
+
+
+class ArtifactMissing(RuntimeError):
+    """An event names a file that is not in the artifact folder (deleted, or never copied over)."""
 
 
 class ArtifactFolder:
@@ -53,10 +58,28 @@ class ArtifactFolder:
         media.save_png(frame, tmp)
         return self.put_file(tmp, "image")
 
-    def put_clip(self, frames: np.ndarray, fps: float, kind: str = "clip") -> Artifact:
+    def put_clip(self, frames: np.ndarray | Iterable[np.ndarray], fps: float, kind: str = "clip") -> Artifact:
+        """Encode frames (an array, or an iterable that yields them one at a time) as an H.264 mp4."""
         tmp = self.scratch_path(".mp4")
-        media.write_mp4(frames, fps, tmp)
+        try:
+            if isinstance(frames, np.ndarray):
+                media.write_mp4(frames, fps, tmp)
+            else:
+                media.write_mp4_stream(frames, fps, tmp)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
         return self.put_file(tmp, kind)
+
+    def put_concatenation(self, clips: Sequence[Artifact], fps: float | None = None) -> Artifact:
+        """The clips joined end to end as one video, streamed frame by frame (memory holds one frame)."""
+        tmp = self.scratch_path(".mp4")
+        try:
+            media.concatenate_files([self.path(c) for c in clips], tmp, fps=fps)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        return self.put_file(tmp, "video")
 
     def copy_in(self, src: Path, kind: str) -> Artifact:
         tmp = self.scratch_path(SUFFIX[kind])
@@ -70,7 +93,17 @@ class ArtifactFolder:
         return media.load_image(self.path(artifact))
 
     def load_clip(self, artifact: Artifact) -> np.ndarray:
+        """Every frame of a clip at once: for small clips and tests; the engine streams instead."""
         return media.read_frames(self.path(artifact))
+
+    def iter_clip(self, artifact: Artifact, start: int = 0, stop: int | None = None) -> Iterator[np.ndarray]:
+        return media.iter_frames(self.path(artifact), start, stop)
+
+    def clip_frames(self, artifact: Artifact, indices: Sequence[int]) -> list[np.ndarray]:
+        return media.frames_at(self.path(artifact), indices)
+
+    def clip_frame(self, artifact: Artifact, index: int) -> np.ndarray:
+        return media.frame_at(self.path(artifact), index)
 
 
 def _sha256(path: Path) -> str:

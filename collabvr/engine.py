@@ -9,29 +9,37 @@ it only ever reads the log.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import threading
 import time
 import uuid
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from typing import Callable, Literal
 
 import numpy as np
 
 from collabvr import media
-from collabvr.artifacts import ArtifactFolder
+from collabvr.artifacts import ArtifactFolder, ArtifactMissing
 from collabvr.backends import (
     VGM, VLM, BackendError, ClipView, GenerateRequest, HistoryItem, PlanRequest, RouteRequest, SplitContext,
     VerifyRequest,
 )
+from collabvr.backends.gate import GPUGate
 from collabvr.config import BREAKPOINTS, Breakpoint, LoopConfig
 from collabvr.events import (
     ActionEdited, Annotated, Artifact, BackendFailed, BackendLabel, BestAttemptPropagated, BreakpointsSet,
-    ClipGenerated, ClipVerified, Event, ForkOrigin, PromptEvolved, RouteRequested, Routed, SessionFinished,
-    SessionStarted, StepAccepted, StepPlanned, TaskSpec, UsageInfo, VerdictOverridden, attempt_target,
-    parse_attempt_target,
+    ClipGenerated, ClipVerified, CommandFailed, Event, ForkOrigin, PromptEvolved, ResultDiscarded, RouteRequested,
+    Routed, SessionFinished, SessionStarted, StepAccepted, StepPlanned, TaskSpec, UsageInfo, VerdictOverridden,
+    attempt_target, parse_attempt_target,
 )
-from collabvr.loop import Command, Kind, clip_seconds, next_command, split_context
-from collabvr.state import AttemptState, SessionState, StepState, apply, fold, start_point_for_next_attempt
+from collabvr.loop import (
+    Command, Kind, clip_seconds, command_inputs, evolved_prompt, next_command, split_context, unheld,
+)
+from collabvr.state import (
+    AttemptState, SessionState, StepState, apply, failing_frame_index, fold, start_point_for_next_attempt,
+)
 from collabvr.store import EventStore, SequenceConflict
 
 
@@ -68,31 +76,58 @@ class StepResult:
     events: list[Event]
 
 
+class EngineBusy(DecisionError):
+    """The engine is already running a command for this session; wait for it, pause it or stop it."""
+
+
+@dataclass
+class _CallTiming:
+    wall_s: float = 0.0
+    gate_wait_s: float = 0.0
+    vgm_seconds: float = 0.0  # a generation's nominal length, counted even when it fails
+
+
 class Engine:
-    """Runs one session. Safe to share between threads: commands and decisions are serialised by a lock,
-    and the store's sequence check catches writers in other processes."""
+    """Runs one session.
+
+    No lock is held while a model works. A command is decided and its inputs read under a short lock, the
+    backend is called without it, and the result is appended under the lock again, if it is still wanted:
+    - a person's decision (edit, override, route, breakpoints, annotation) arriving while a model works is
+      recorded at once and takes effect from the next command;
+    - if it changed what the command in flight was computed from (the action it renders, the verdict it
+      acts on), the result is stale: it is dropped, recorded as `ResultDiscarded` with its cost, and the
+      loop goes on with the person's decision;
+    - only one command runs at a time (a second `step`/`run` raises EngineBusy); writers in other
+      processes are caught by the store's sequence check and the same staleness test.
+    """
 
     def __init__(self, store: EventStore, artifacts: ArtifactFolder, vlm: VLM, vgm: VGM, session_id: str,
-                 judge: Judge | None = None) -> None:
+                 judge: Judge | None = None, gate: GPUGate | None = None) -> None:
         self.store = store
         self.artifacts = artifacts
         self.vlm = vlm
         self.vgm = vgm
         self.session_id = session_id
         self.judge = judge
-        self._lock = threading.RLock()
-        self._stop = threading.Event()  # cancels a generation in flight and ends run()
+        self.gate = gate
+        self._lock = threading.RLock()  # guards _state; never held across a model call
+        self._running = threading.Lock()  # one command in flight
+        self._stop = threading.Event()  # cancels a generation in flight (or a wait for the GPU) and ends run()
         self._pause = threading.Event()  # ends run() after the current command
+        self._timing = _CallTiming()
         self._state = fold(store.read(session_id))
+        self.last_stop = ""  # why the latest run() or step() returned, in words
 
     # ----- creation -----------------------------------------------------------------------------------
     @classmethod
     def start(cls, store: EventStore, artifacts: ArtifactFolder, vlm: VLM, vgm: VGM, *, task: TaskSpec,
               input_image: np.ndarray, config: LoopConfig | None = None, seed: int = 0,
               session_id: str | None = None, title: str = "", judge: Judge | None = None,
-              vlm_label: BackendLabel | None = None, vgm_label: BackendLabel | None = None) -> "Engine":
+              vlm_label: BackendLabel | None = None, vgm_label: BackendLabel | None = None,
+              gate: GPUGate | None = None) -> "Engine":
         """Record a new session and return its engine. The labels say how to rebuild the backends when the
-        session is resumed elsewhere (see collabvr.backends.registry); without them it can only run in-process."""
+        session is resumed elsewhere (see collabvr.backends.registry); without them it can only run
+        in-process."""
         check_prompt(task.prompt, "task prompt")
         frame = media.as_uint8_frames([input_image])[0]
         started = SessionStarted(
@@ -102,23 +137,25 @@ class Engine:
             vgm=vgm_label or BackendLabel(name=vgm.info.name, simulated=vgm.info.simulated),
         )
         store.create(started)
-        return cls(store, artifacts, vlm, vgm, started.session_id, judge=judge)
+        return cls(store, artifacts, vlm, vgm, started.session_id, judge=judge, gate=gate)
 
     @staticmethod
     def fork(store: EventStore, session_id: str, at_seq: int, new_session_id: str | None = None) -> str:
         """A new session holding the first `at_seq` events of `session_id` (artifacts are shared by hash).
-        The original is untouched. Returns the new session's id."""
+        The fork derives its seeds with its own salt, so what it generates anew can differ from the
+        parent. The original is untouched. Returns the new session's id."""
         events = store.read(session_id)
         if not 1 <= at_seq <= len(events):
             raise DecisionError(f"fork point must be between 1 and {len(events)} events, not {at_seq}")
         first = events[0]
         assert isinstance(first, SessionStarted)
         new_id = new_session_id or uuid.uuid4().hex[:12]
-        started = first.model_copy(update={
-            "session_id": new_id, "title": f"{first.title} (fork @{at_seq})",
-            "fork": ForkOrigin(parent_session=session_id, at_seq=at_seq), "at": time.time()})
-        store.create(started)
         rest = [e for e in events[1:at_seq] if not isinstance(e, SessionFinished)]
+        started = first.model_copy(update={
+            "session_id": new_id, "title": f"{first.title} (fork @{at_seq})", "seed_salt": new_id,
+            "fork": ForkOrigin(parent_session=session_id, at_seq=at_seq, inherited_events=1 + len(rest)),
+            "at": time.time()})
+        store.create(started)
         if rest:
             store.append(new_id, rest, expected_seq=1)
         return new_id
@@ -126,12 +163,17 @@ class Engine:
     # ----- reading ------------------------------------------------------------------------------------
     @property
     def state(self) -> SessionState:
+        """The session's current state (never waits for a model)."""
         with self._lock:
             self._refresh()
             return self._state
 
     def next_command(self) -> Command:
         return next_command(self.state)
+
+    @property
+    def busy(self) -> bool:
+        return self._running.locked()
 
     def _refresh(self) -> None:
         newer = self.store.read(self.session_id, since=self._state.seq)
@@ -140,179 +182,260 @@ class Engine:
 
     # ----- running ------------------------------------------------------------------------------------
     def stop(self) -> None:
-        """Stop now: a generation in flight is cancelled (recorded as a failed, retryable generation) and
-        `run()` returns."""
+        """Stop now: a generation in flight, or a wait for the GPU, is cancelled (recorded as a failed,
+        retryable generation) and `run()` returns. A stop before the run starts is kept (see
+        `clear_signals`)."""
         self._stop.set()
 
     def pause(self) -> None:
         """Let the command in flight finish, then return from `run()`."""
         self._pause.set()
 
-    def step(self, progress: ProgressFn | None = None) -> StepResult:
-        """Run one command. A command held by a breakpoint or a failure runs anyway: a person asked for it."""
-        with self._lock:
-            self._stop.clear()
-            self._pause.clear()
-            self._refresh()
-            command = next_command(self._state)
-            if command.kind is Kind.WAIT and command.held is not None:
-                command = command.held
-            return self._execute(command, progress)
-
-    def run(self, progress: ProgressFn | None = None, max_commands: int = 500) -> SessionState:
-        """Run until finished, a breakpoint, a failure that needs a person, or `stop()`. The first command
-        runs even if held (like a debugger's continue)."""
+    def clear_signals(self) -> None:
+        """Forget an earlier stop or pause. `step()` and `run()` do this themselves unless told not to: a
+        caller that starts them on another thread clears first, so a stop pressed in between is kept."""
         self._stop.clear()
         self._pause.clear()
-        for index in range(max_commands):
-            with self._lock:
-                self._refresh()
-                command = next_command(self._state)
+
+    def step(self, progress: ProgressFn | None = None, *, clear_signals: bool = True) -> StepResult:
+        """Run one command. A command held by a breakpoint or a failure runs anyway: a person asked for it."""
+        if not self._running.acquire(blocking=False):
+            raise EngineBusy(f"session {self.session_id} is already running a command")
+        try:
+            if clear_signals:
+                self.clear_signals()
+            snapshot, command = self._next()
+            result = self._execute(snapshot, unheld(command), progress)
+            self.last_stop = f"ran {command.describe()}"
+            return result
+        finally:
+            self._running.release()
+
+    def run(self, progress: ProgressFn | None = None, max_commands: int = 500, *,
+            clear_signals: bool = True) -> SessionState:
+        """Run until finished, a breakpoint, a failure that needs a person, pause or `stop()`. The first
+        command runs even if held (like a debugger's continue). `last_stop` says why it returned; reaching
+        `max_commands` is said there too, never silent."""
+        if not self._running.acquire(blocking=False):
+            raise EngineBusy(f"session {self.session_id} is already running a command")
+        try:
+            if clear_signals:
+                self.clear_signals()
+            self.last_stop = f"stopped after {max_commands} commands (the run's limit); run again to go on"
+            for index in range(max_commands):
+                if self._stop.is_set():
+                    self.last_stop = "stopped by a person"
+                    break
+                snapshot, command = self._next()
                 if command.kind is Kind.DONE:
+                    self.last_stop = f"finished: {command.reason}"
                     break
                 if command.kind is Kind.WAIT:
                     if index > 0 or command.held is None:
+                        self.last_stop = f"held: {command.reason}"
                         break
                     command = command.held
-                self._execute(command, progress)
-            if self._stop.is_set() or self._pause.is_set():
-                break
-        return self.state
+                self._execute(snapshot, command, progress)
+                if self._stop.is_set():
+                    self.last_stop = "stopped by a person"
+                    break
+                if self._pause.is_set():
+                    self.last_stop = "paused after the current command"
+                    break
+            return self.state
+        finally:
+            self._running.release()
 
-    def _execute(self, command: Command, progress: ProgressFn | None) -> StepResult:
+    def _next(self) -> tuple[SessionState, Command]:
+        """A private snapshot of the state (a fresh fold, which nobody else mutates) and the command it
+        calls for."""
+        with self._lock:
+            self._refresh()
+            snapshot = fold(self.store.read(self.session_id))
+            return snapshot, next_command(snapshot)
+
+    def _execute(self, snapshot: SessionState, command: Command, progress: ProgressFn | None) -> StepResult:
+        """Compute the command's result from the snapshot (no lock held), then append it if the loop still
+        wants it (see the class docstring)."""
         if command.kind is Kind.DONE:
             return StepResult(command, [])
+        inputs = command_inputs(snapshot, command)
         if progress:
             progress(command.describe(), 0, 1)
+        self._timing = _CallTiming()
         handler = {
             Kind.PLAN: self._plan, Kind.GENERATE: self._generate, Kind.VERIFY: self._verify,
             Kind.EVOLVE: self._evolve, Kind.ROUTE: self._route, Kind.ACCEPT: self._accept,
             Kind.PROPAGATE: self._propagate, Kind.FINISH: self._finish,
         }[command.kind]
-        if command.kind in _BACKEND_ROLES:
-            try:
-                events = handler(command, progress)
-            except Exception as exc:  # a broken backend is reported, never turned into a made-up result
-                events = [self._failure(command, exc)]
-        else:
-            events = handler(command, progress)
-        self._append(command, events)
-        return StepResult(command, events)
-
-    def _failure(self, command: Command, exc: Exception) -> BackendFailed:
-        role = _BACKEND_ROLES[command.kind]
-        message = str(exc) or exc.__class__.__name__
-        return BackendFailed(role=role, step=command.step, attempt=command.attempt, error=type(exc).__name__,
-                             message=message, retryable=bool(getattr(exc, "retryable", False)))
-
-    def _append(self, command: Command, events: list[Event]) -> None:
         try:
-            self.store.append(self.session_id, events, expected_seq=self._state.seq)
-        except SequenceConflict:
-            # Someone (a person in another tab, another process) appended while we worked. Keep our
-            # result only if the loop would still run the same command; otherwise their decision wins.
-            self._refresh()
-            again = next_command(self._state)
-            again = again.held if again.kind is Kind.WAIT and again.held is not None else again
-            if (again.kind, again.step, again.attempt) != (command.kind, command.step, command.attempt):
-                return
-            self.store.append(self.session_id, events, expected_seq=self._state.seq)
+            events = handler(snapshot, command, progress)
+        except Exception as exc:  # a failure is an event a person can see, never a made-up result
+            events = [self._failure(command, exc)]
+        return StepResult(command, self._commit(command, inputs, events))
+
+    def _failure(self, command: Command, exc: Exception) -> BackendFailed | CommandFailed:
+        message = str(exc) or exc.__class__.__name__
+        retryable = bool(getattr(exc, "retryable", False))
+        if command.kind not in _BACKEND_ROLES:
+            return CommandFailed(role=command.kind.value, step=command.step, attempt=command.attempt,  # type: ignore[arg-type]
+                                 error=type(exc).__name__, message=message, retryable=retryable)
+        usage = getattr(exc, "usage", None)
+        calls = UsageInfo.of(usage) if usage is not None else None
+        if calls is None and command.kind is not Kind.GENERATE:
+            calls = UsageInfo(calls=1, latency_s=round(self._timing.wall_s, 4))
+        return BackendFailed(role=_BACKEND_ROLES[command.kind], step=command.step, attempt=command.attempt,  # type: ignore[arg-type]
+                             error=type(exc).__name__, message=message, retryable=retryable,
+                             vgm_seconds=self._timing.vgm_seconds, usage=calls,
+                             wall_s=round(self._timing.wall_s if command.kind is Kind.GENERATE else 0.0, 4),
+                             gate_wait_s=round(self._timing.gate_wait_s, 4))
+
+    def _commit(self, command: Command, inputs: tuple, events: list[Event]) -> list[Event]:
+        """Append `events` if the loop still wants them; otherwise record what the stale result cost."""
+        for _ in range(5):
+            with self._lock:
+                self._refresh()
+                now = unheld(next_command(self._state))
+                if command_inputs(self._state, now) != inputs:
+                    events = self._discarded(command, events)
+                    if not events:
+                        return []
+                try:
+                    self.store.append(self.session_id, events, expected_seq=self._state.seq)
+                except SequenceConflict:
+                    continue  # another process appended meanwhile: look again
+                for event in events:
+                    apply(self._state, event)
+                return events
+        raise SequenceConflict(f"session {self.session_id} kept changing under the engine; try again")
+
+    def _discarded(self, command: Command, events: list[Event]) -> list[Event]:
+        """A stale result keeps only its cost (a model call is paid for whether or not it is used)."""
+        if command.kind not in _BACKEND_ROLES:
+            return []
+        usage = None
         for event in events:
-            apply(self._state, event)
+            usage = getattr(event, "usage", None) or usage
+        return [ResultDiscarded(
+            role=_BACKEND_ROLES[command.kind], step=command.step, attempt=command.attempt,  # type: ignore[arg-type]
+            reason=f"{command.describe()} came back after a person changed what it was computed from",
+            vgm_seconds=self._timing.vgm_seconds, usage=usage,
+            wall_s=round(self._timing.wall_s, 4) if command.kind is Kind.GENERATE else 0.0,
+            gate_wait_s=round(self._timing.gate_wait_s, 4))]
 
-    # ----- commands -----------------------------------------------------------------------------------
-    def _seed(self, *parts: object) -> int:
-        return derive_seed(self._state.started.seed, *parts)
+    @contextmanager
+    def _call(self, backend: VLM | VGM) -> Iterator[_CallTiming]:
+        """Time a model call, waiting for the GPU gate first if the backend runs on this machine's GPU."""
+        timing = self._timing
+        gated = self.gate is not None and backend.info.uses_gpu
+        with (self.gate.hold(self._stop) if gated else nullcontext(0.0)) as waited:  # type: ignore[union-attr]
+            timing.gate_wait_s += waited
+            started = time.perf_counter()
+            try:
+                yield timing
+            finally:
+                timing.wall_s += time.perf_counter() - started
 
-    def _input_image(self) -> np.ndarray:
-        return self.artifacts.load_frame(self._state.started.input_image)
+    # ----- commands (each computes from a snapshot and returns events; nothing here appends) ----------------
+    def _seed(self, state: SessionState, command: Command, *parts: object) -> int:
+        """A seed for one model call: the same for a rerun of the session from its seed, another after a
+        failed call (a retry explores), and mixed with a fork's salt (a fork explores)."""
+        salt = (state.started.seed_salt,) if state.started.seed_salt else ()
+        failed = state.failed_calls.get((_BACKEND_ROLES[command.kind], command.step, command.attempt), 0)
+        again = (f"retry {failed}",) if failed else ()
+        return derive_seed(state.started.seed, *salt, *parts, *again)
 
-    def _plan(self, command: Command, progress: ProgressFn | None) -> list[Event]:
-        state = self._state
+    def _input_image(self, state: SessionState) -> np.ndarray:
+        return self.artifacts.load_frame(state.started.input_image)
+
+    def _plan(self, state: SessionState, command: Command, progress: ProgressFn | None) -> list[Event]:
         t = command.step or 1
         split = split_context(state, t)
         history = [HistoryItem(step=s.number, instruction=s.instruction, outcome=s.status)
                    for s in state.steps if s.resolved]
         request = PlanRequest(
-            task_prompt=state.task_prompt, input_image=self._input_image(),
+            task_prompt=state.task_prompt, input_image=self._input_image(state),
             current_frame=self.artifacts.load_frame(state.current_frame), history=history, step=t,
-            max_steps=state.max_steps, seed=self._seed(t, "plan"),
+            max_steps=state.max_steps, seed=self._seed(state, command, t, "plan"),
             split=SplitContext(failed_instruction=state.step(split[0]).instruction, sub_step=split[1],
                                sub_steps=split[2]) if split else None,
         )
-        started = time.perf_counter()
-        reply = self.vlm.plan(request)
-        usage = _usage(reply.usage, time.perf_counter() - started)
+        with self._call(self.vlm) as timing:
+            reply = self.vlm.plan(request)
+        usage = _usage(reply.usage, timing.wall_s)
         return [StepPlanned(step=t, max_steps=state.max_steps, plan=reply.value, usage=usage,
                             split_of=split[0] if split else None, sub_step=split[1] if split else None,
                             sub_steps=split[2] if split else None)]
 
-    def _generate(self, command: Command, progress: ProgressFn | None) -> list[Event]:
-        state = self._state
+    def _generate(self, state: SessionState, command: Command, progress: ProgressFn | None) -> list[Event]:
         step = state.step(command.step or 0)
         start = start_point_for_next_attempt(state, step)
         seconds = clip_seconds(state, step, command.purpose)
+        source = None
         if start.kind == "partial":
-            source = step.attempt(start.from_attempt or 0)
-            frames = self.artifacts.load_clip(source.generated.candidate)
-            prefix = media.trim_prefix(frames, start.frame_index or 0)
-            image = frames[start.frame_index or 0]
+            source = step.attempt(start.from_attempt or 0).generated.candidate
+            image = self.artifacts.clip_frame(source, start.frame_index or 0)
         else:
-            prefix = None
             image = self.artifacts.load_frame(step.start_frame)
-        seed = self._seed(step.number, command.attempt, "generate")
+        seed = self._seed(state, command, step.number, command.attempt, "generate")
         report = (lambda done, total: progress(command.describe(), done, total)) if progress else None
-        started = time.perf_counter()
-        clip = self.vgm.generate(GenerateRequest(image=image, prompt=step.instruction, seconds=seconds, seed=seed,
-                                                 progress=report, cancel=self._stop))
-        wall = time.perf_counter() - started
+        self._timing.vgm_seconds = seconds
+        with self._call(self.vgm) as timing:
+            clip = self.vgm.generate(GenerateRequest(image=image, prompt=step.instruction, seconds=seconds, seed=seed,
+                                                     progress=report, cancel=self._stop))
         frames = media.as_uint8_frames(clip.frames)
         if len(frames) < 2:
             raise BackendError(f"the VGM returned {len(frames)} frame(s); a clip needs at least 2")
         clip_artifact = self.artifacts.put_clip(frames, clip.fps)
-        if prefix is not None and len(prefix):
-            if prefix.shape[1:] != frames.shape[1:]:
+        prefix_frames = (start.frame_index or 0) if source is not None else 0
+        if source is not None and prefix_frames:
+            height, width = media.frame_size(self.artifacts.path(source))
+            if media.even_size(frames.shape[1:3]) != (height, width):
                 raise BackendError(f"the VGM returned frames of size {frames.shape[2]}x{frames.shape[1]}, "
-                                   f"but the clip it continues is {prefix.shape[2]}x{prefix.shape[1]}")
-            candidate = self.artifacts.put_clip(media.concatenate([prefix, frames]), clip.fps)
+                                   f"but the clip it continues is {width}x{height}")
+            # The kept prefix streams from its file into the new candidate, one frame at a time.
+            prefix = self.artifacts.iter_clip(source, stop=prefix_frames)
+            candidate = self.artifacts.put_clip(_then(prefix, (media.pad_to_even(f) for f in frames)), clip.fps)
         else:
             candidate = clip_artifact
         return [ClipGenerated(
             step=step.number, attempt=command.attempt or 1, purpose=command.purpose,  # type: ignore[arg-type]
             prompt=step.instruction, start=start, start_frame=self.artifacts.put_frame(image), clip=clip_artifact,
-            candidate=candidate, n_frames=len(frames), prefix_frames=0 if prefix is None else len(prefix),
-            fps=clip.fps, seconds=round(len(frames) / clip.fps, 6),
-            first_frame_ssim=round(media.first_frame_ssim(image, frames[0]), 4), seed=seed, wall_s=round(wall, 4),
-            info=_jsonable(clip.info),
+            candidate=candidate, n_frames=len(frames), prefix_frames=prefix_frames, fps=clip.fps,
+            seconds=seconds, frame_seconds=round(len(frames) / clip.fps, 6),
+            first_frame_ssim=round(media.first_frame_ssim(image, frames[0]), 4), seed=seed,
+            wall_s=round(timing.wall_s, 4), gate_wait_s=round(timing.gate_wait_s, 4),
+            last_frame=self.artifacts.put_frame(frames[-1]), info=_jsonable(clip.info),
         )]
 
-    def _clip_view(self, attempt: AttemptState) -> ClipView:
-        frames = self.artifacts.load_clip(attempt.generated.candidate)
-        indices = media.sample_indices(len(frames), attempt.generated.fps, self._state.config.verifier_fps)
-        return ClipView(frames=[frames[i] for i in indices], indices=indices, n_frames=len(frames),
-                        fps=attempt.generated.fps, path=self.artifacts.path(attempt.generated.candidate))
+    def _clip_view(self, state: SessionState, attempt: AttemptState) -> ClipView:
+        """The frames a VLM sees: sampled at the verifier's rate plus the last, decoded without holding the
+        others."""
+        n_frames = attempt.candidate_frames
+        indices = media.sample_indices(n_frames, attempt.generated.fps, state.config.verifier_fps)
+        frames = self.artifacts.clip_frames(attempt.generated.candidate, indices)
+        return ClipView(frames=frames, indices=indices, n_frames=n_frames, fps=attempt.generated.fps,
+                        path=self.artifacts.path(attempt.generated.candidate))
 
-    def _verify(self, command: Command, progress: ProgressFn | None) -> list[Event]:
-        state = self._state
+    def _verify(self, state: SessionState, command: Command, progress: ProgressFn | None) -> list[Event]:
         step = state.step(command.step or 0)
         attempt = step.attempt(command.attempt or 0)
-        view = self._clip_view(attempt)
-        request = VerifyRequest(task_prompt=state.task_prompt, input_image=self._input_image(),
+        view = self._clip_view(state, attempt)
+        request = VerifyRequest(task_prompt=state.task_prompt, input_image=self._input_image(state),
                                 instruction=attempt.prompt, target_state=step.plan.target_state, clip=view,
-                                seed=self._seed(step.number, attempt.number, "verify"))
-        started = time.perf_counter()
-        reply = self.vlm.verify(request)
+                                seed=self._seed(state, command, step.number, attempt.number, "verify"))
+        with self._call(self.vlm) as timing:
+            reply = self.vlm.verify(request)
         verdict = reply.value
         failing = None
         if verdict.verdict == "reject":
-            failing = media.frame_index_at_fraction(view.n_frames, verdict.good_fraction or 0.0)
+            failing = failing_frame_index(view.n_frames, verdict.good_fraction or 0.0)
         return [ClipVerified(step=step.number, attempt=attempt.number, verdict=verdict, sampled_indices=view.indices,
-                             first_failing_frame=failing, usage=_usage(reply.usage, time.perf_counter() - started))]
+                             first_failing_frame=failing, usage=_usage(reply.usage, timing.wall_s))]
 
-    def _evolve(self, command: Command, progress: ProgressFn | None) -> list[Event]:
+    def _evolve(self, state: SessionState, command: Command, progress: ProgressFn | None) -> list[Event]:
         """Rule 5: instruction + " " + suggestion, no extra VLM call. A pending fallback switches to the
         whole task prompt (plus the router's suggestion)."""
-        state = self._state
         step = state.step(command.step or 0)
         last = step.attempt(command.attempt or 0)
         route = step.pending_route
@@ -323,69 +446,77 @@ class Engine:
         else:
             suggestion = last.suggestion.strip()
             base = step.instruction
+            prior = step.evolutions.get(last.number)
+            if prior is not None and prior.after == step.instruction:
+                # A person's reject after the verifier's suggestion was applied: theirs replaces it.
+                base = prior.before
             source = "override" if last.override is not None else "verifier"
-        after = f"{base} {suggestion}".strip()
+        after = evolved_prompt(base, suggestion)
         return [PromptEvolved(step=step.number, after_attempt=last.number, source=source,  # type: ignore[arg-type]
                               before=step.instruction, after=after, suggestion=suggestion)]
 
-    def _route(self, command: Command, progress: ProgressFn | None) -> list[Event]:
-        state = self._state
+    def _route(self, state: SessionState, command: Command, progress: ProgressFn | None) -> list[Event]:
         step = state.step(command.step or 0)
         last = step.attempt(command.attempt or 0)
-        verdict = last.vlm_verdict
         request = RouteRequest(
-            task_prompt=state.task_prompt, input_image=self._input_image(), instruction=last.prompt,
-            clip=self._clip_view(last), reason=verdict.reason if verdict else "",
+            task_prompt=state.task_prompt, input_image=self._input_image(state), instruction=last.prompt,
+            clip=self._clip_view(state, last), reason=last.reason,
             suggestion=last.suggestion, good_fraction=last.good_fraction, step=step.number,
-            max_steps=state.max_steps, seed=self._seed(step.number, "route"))
-        started = time.perf_counter()
-        reply = self.vlm.route(request)
+            max_steps=state.max_steps, seed=self._seed(state, command, step.number, "route"))
+        with self._call(self.vlm) as timing:
+            reply = self.vlm.route(request)
         return [Routed(step=step.number, after_attempt=last.number, decision=reply.value,
-                       usage=_usage(reply.usage, time.perf_counter() - started))]
+                       usage=_usage(reply.usage, timing.wall_s))]
 
     def _result_frame(self, attempt: AttemptState) -> Artifact:
-        frames = self.artifacts.load_clip(attempt.generated.candidate)
-        return self.artifacts.put_frame(frames[-1])
+        """The frame the next step starts from: the VGM's own last frame, stored losslessly when the clip
+        was made (sessions recorded before that fall back to decoding the clip's last frame)."""
+        if attempt.generated.last_frame is not None:
+            return attempt.generated.last_frame
+        return self.artifacts.put_frame(media.last_frame(self.artifacts.path(attempt.generated.candidate)))
 
-    def _accept(self, command: Command, progress: ProgressFn | None) -> list[Event]:
-        step = self._state.step(command.step or 0)
+    def _accept(self, state: SessionState, command: Command, progress: ProgressFn | None) -> list[Event]:
+        step = state.step(command.step or 0)
         attempt = step.attempt(command.attempt or 0)
         by = "human" if attempt.override is not None else "verifier"
-        return [StepAccepted(step=step.number, attempt=attempt.number, clip=attempt.generated.candidate,
+        return [StepAccepted(step=step.number, attempt=attempt.number, clip=self._existing(attempt.generated.candidate),
                              last_frame=self._result_frame(attempt), by=by)]
 
-    def _propagate(self, command: Command, progress: ProgressFn | None) -> list[Event]:
+    def _propagate(self, state: SessionState, command: Command, progress: ProgressFn | None) -> list[Event]:
         """Paper appendix C.2: when no attempt is accepted the best one goes on, so a run never stops
         without video. Best = the largest good_fraction the verifier gave (latest on ties)."""
-        step = self._state.step(command.step or 0)
+        step = state.step(command.step or 0)
         best = max(step.attempts, key=lambda a: (a.good_fraction, a.number))
         reason = (f"{command.reason}; propagating attempt {best.number} of {len(step.attempts)} "
                   f"(good_fraction {best.good_fraction:.2f})")
-        return [BestAttemptPropagated(step=step.number, attempt=best.number, clip=best.generated.candidate,
+        return [BestAttemptPropagated(step=step.number, attempt=best.number,
+                                      clip=self._existing(best.generated.candidate),
                                       last_frame=self._result_frame(best), reason=reason)]
 
-    def _finish(self, command: Command, progress: ProgressFn | None) -> list[Event]:
-        state = self._state
-        clips = state.trajectory
+    def _finish(self, state: SessionState, command: Command, progress: ProgressFn | None) -> list[Event]:
+        clips = [self._existing(c) for c in state.trajectory]
         if clips:
-            frames = media.concatenate([self.artifacts.load_clip(c) for c in clips])
-            fps = self._clip_fps(clips[0])
+            fps = _clip_fps(state, clips[0]) or self.vgm.fps
+            video = self.artifacts.put_concatenation(clips, fps=fps)
+            n_frames = sum(_clip_frames(state, c) for c in clips)
         else:
             # The planner found the task done before any clip: the video is the input frame, held 1 s.
             frame = self.artifacts.load_frame(state.current_frame)
             fps = self.vgm.fps
-            frames = np.repeat(frame[None], max(2, int(round(fps))), axis=0)
-        video = self.artifacts.put_clip(frames, fps, kind="video")
-        success = self.judge(frames) if self.judge is not None else None
-        return [SessionFinished(reason=command.reason, final_video=video, n_frames=len(frames), success=success,
+            n_frames = max(2, int(round(fps)))
+            video = self.artifacts.put_clip(np.repeat(frame[None], n_frames, axis=0), fps, kind="video")
+        # A judge (the simulated world's success test) reads the final video's frames; tasks without one
+        # never decode it here.
+        success = self.judge(self.artifacts.load_clip(video)) if self.judge is not None else None
+        return [SessionFinished(reason=command.reason, final_video=video, n_frames=n_frames, success=success,
                                 cost=state.cost)]
 
-    def _clip_fps(self, artifact: Artifact) -> float:
-        for step in self._state.steps:
-            for attempt in step.attempts:
-                if attempt.generated.candidate == artifact:
-                    return attempt.generated.fps
-        return self.vgm.fps
+    def _existing(self, artifact: Artifact) -> Artifact:
+        if not self.artifacts.path(artifact).is_file():
+            raise ArtifactMissing(f"the {artifact.kind} {artifact.path} is missing from the artifact folder "
+                                  f"{self.artifacts.root}; restore it, or fork the session from before it was made")
+        return artifact
+
 
     # ----- people's decisions ---------------------------------------------------------------------------
     def _decide(self, event: Event) -> Event:
@@ -542,3 +673,27 @@ def _jsonable(value: object) -> object:
     if isinstance(value, np.generic):
         return value.item()
     return str(value)
+
+
+def _then(first: Iterable[np.ndarray], second: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
+    return itertools.chain(first, second)
+
+
+def _candidate_attempt(state: SessionState, artifact: Artifact) -> AttemptState | None:
+    for step in state.steps:
+        for attempt in step.attempts:
+            if attempt.generated.candidate == artifact:
+                return attempt
+    return None
+
+
+def _clip_fps(state: SessionState, artifact: Artifact) -> float | None:
+    attempt = _candidate_attempt(state, artifact)
+    return attempt.generated.fps if attempt else None
+
+
+def _clip_frames(state: SessionState, artifact: Artifact) -> int:
+    attempt = _candidate_attempt(state, artifact)
+    if attempt is None:
+        raise ArtifactMissing(f"no attempt of this session made the clip {artifact.path}")
+    return attempt.candidate_frames

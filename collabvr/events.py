@@ -81,6 +81,7 @@ class ForkOrigin(BaseModel):
 
     parent_session: str
     at_seq: int
+    inherited_events: int | None = None  # events copied from the parent, SessionStarted included
 
 
 class EventBase(BaseModel):
@@ -102,6 +103,9 @@ class SessionStarted(EventBase):
     vgm: BackendLabel
     input_image: Artifact
     seed: int
+    # Mixed into every seed the session derives: empty for a session started afresh (so a rerun from the
+    # same seed is identical), the fork's own id for a fork (so regenerating after a fork explores).
+    seed_salt: str = ""
     fork: ForkOrigin | None = None
 
 
@@ -129,10 +133,13 @@ class ClipGenerated(EventBase):
     n_frames: int
     prefix_frames: int
     fps: float
-    seconds: float  # generated seconds (the prefix is not counted: it was paid for already)
+    seconds: float  # the nominal clip length asked for: the paper's cost (the prefix was paid for already)
+    frame_seconds: float | None = None  # n_frames / fps, what the frames actually last
     first_frame_ssim: float
     seed: int
-    wall_s: float
+    wall_s: float  # the generation itself, without the wait for the GPU gate
+    gate_wait_s: float = 0.0
+    last_frame: Artifact | None = None  # the VGM's own last frame, lossless: conditions the next step
     info: dict[str, Any] = {}
 
 
@@ -183,14 +190,36 @@ class BestAttemptPropagated(EventBase):
 
 
 class CostSummary(BaseModel):
+    """What a session spent, counted as the paper counts it: `vgm_seconds` is the nominal length of every
+    generation asked for, failed, cancelled and discarded ones included; `clips` the generations that
+    became attempts and `unused_generations` those that did not; `frame_seconds` what the clips' frames
+    last; `wall_s` the models' own time, without `gate_wait_s` (waiting for the GPU gate)."""
+
     model_config = ConfigDict(frozen=True)
 
     vgm_seconds: float = 0.0
     clips: int = 0
+    unused_generations: int = 0
+    frame_seconds: float = 0.0
     vlm_calls: int = 0
     input_tokens: int | None = None
     output_tokens: int | None = None
     wall_s: float = 0.0
+    gate_wait_s: float = 0.0
+
+    def minus(self, other: "CostSummary") -> "CostSummary":
+        """What was spent since `other` (a fork's own cost is its total minus what it inherited)."""
+        def tokens(a: int | None, b: int | None) -> int | None:
+            return None if a is None else a - (b or 0)
+
+        return CostSummary(
+            vgm_seconds=round(self.vgm_seconds - other.vgm_seconds, 6), clips=self.clips - other.clips,
+            unused_generations=self.unused_generations - other.unused_generations,
+            frame_seconds=round(self.frame_seconds - other.frame_seconds, 6),
+            vlm_calls=self.vlm_calls - other.vlm_calls,
+            input_tokens=tokens(self.input_tokens, other.input_tokens),
+            output_tokens=tokens(self.output_tokens, other.output_tokens),
+            wall_s=round(self.wall_s - other.wall_s, 6), gate_wait_s=round(self.gate_wait_s - other.gate_wait_s, 6))
 
 
 class SessionFinished(EventBase):
@@ -203,6 +232,9 @@ class SessionFinished(EventBase):
 
 
 class BackendFailed(EventBase):
+    """A model call failed. Its cost still counts: the seconds a failed or cancelled generation asked
+    for, and the VLM calls (with their tokens, where the backend knows them)."""
+
     type: Literal["BackendFailed"] = "BackendFailed"
     role: Literal["plan", "generate", "verify", "route"]
     step: int | None
@@ -210,6 +242,38 @@ class BackendFailed(EventBase):
     error: str  # exception class
     message: str
     retryable: bool
+    vgm_seconds: float = 0.0
+    usage: UsageInfo | None = None
+    wall_s: float = 0.0
+    gate_wait_s: float = 0.0
+
+
+class CommandFailed(EventBase):
+    """The engine itself could not carry out a command (a missing artifact, an unreadable clip): a person
+    sees it after a restart, and the loop waits for them rather than failing the same way on every Run."""
+
+    type: Literal["CommandFailed"] = "CommandFailed"
+    role: Literal["evolve", "accept", "propagate", "finish"]  # the command that failed
+    step: int | None
+    attempt: int | None
+    error: str
+    message: str
+    retryable: bool = False
+
+
+class ResultDiscarded(EventBase):
+    """A model's answer arrived after a person changed what it was computed from (an edited action, an
+    override, a route): it is dropped, and only its cost is kept."""
+
+    type: Literal["ResultDiscarded"] = "ResultDiscarded"
+    role: Literal["plan", "generate", "verify", "route"]
+    step: int | None
+    attempt: int | None
+    reason: str
+    vgm_seconds: float = 0.0
+    usage: UsageInfo | None = None
+    wall_s: float = 0.0
+    gate_wait_s: float = 0.0
 
 
 # ----- human decisions --------------------------------------------------------------------------------
@@ -261,8 +325,8 @@ class BreakpointsSet(EventBase):
 Event = TypingAnnotated[
     Union[
         SessionStarted, StepPlanned, ClipGenerated, ClipVerified, PromptEvolved, Routed, StepAccepted,
-        BestAttemptPropagated, SessionFinished, BackendFailed, ActionEdited, VerdictOverridden,
-        RouteRequested, Annotated, BreakpointsSet,
+        BestAttemptPropagated, SessionFinished, BackendFailed, CommandFailed, ResultDiscarded, ActionEdited,
+        VerdictOverridden, RouteRequested, Annotated, BreakpointsSet,
     ],
     Field(discriminator="type"),
 ]

@@ -53,8 +53,10 @@ def next_command(state: SessionState) -> Command:
         return Command(Kind.DONE, reason=state.finished.reason)
     command = _natural_command(state)
     if state.failures:
+        # Only a failure that may pass (a time-out, a rate limit, a stop) is retried by itself, and only
+        # `backend_retries` times in a row; anything else waits for a person, who can Step to retry.
         failure = state.failures[-1]
-        if len(state.failures) > state.config.backend_retries:
+        if not failure.retryable or len(state.failures) > state.config.backend_retries:
             return Command(Kind.WAIT, step=command.step, attempt=command.attempt, held=command,
                            reason=f"{failure.role} failed: {failure.message}")
     return _hold(state, command)
@@ -84,7 +86,7 @@ def _natural_command(state: SessionState) -> Command:
 def _after_resolved(state: SessionState, step: StepState) -> Command:
     if step.status == "split":
         return Command(Kind.PLAN, step=step.number + 1, reason=f"split of step {step.number}")
-    if step.fallback_used:
+    if step.status == "accepted" and step.attempt(step.result_attempt or 0).purpose == "fallback":
         return Command(Kind.FINISH, step=step.number, reason="fallback generated the whole remaining task")
     if step.number >= state.max_steps:
         return Command(Kind.FINISH, step=step.number, reason=f"step budget spent ({state.max_steps} steps)")
@@ -92,12 +94,13 @@ def _after_resolved(state: SessionState, step: StepState) -> Command:
 
 
 def _accepted_attempt(step: StepState) -> AttemptState | None:
-    """A person's accept of any attempt wins; otherwise the VLM's accept of the latest attempt."""
-    for attempt in reversed(step.attempts):
-        if attempt.override is not None and attempt.override.verdict == "accept":
-            return attempt
-    last = step.attempts[-1]
-    return last if last.effective_verdict == "accept" else None
+    """The latest decision on the step wins: the attempt whose accept (the VLM's or a person's) came last,
+    unless a route was decided after it (asking to regenerate says that clip is not wanted)."""
+    accepted = [a for a in step.attempts if a.effective_verdict == "accept"]
+    if not accepted:
+        return None
+    latest = max(accepted, key=lambda a: a.decided_seq)
+    return latest if latest.decided_seq > step.last_route_seq else None
 
 
 def _after_reject(state: SessionState, step: StepState, last: AttemptState) -> Command:
@@ -134,6 +137,15 @@ def _generate_or_stop(state: SessionState, step: StepState, purpose: str) -> Com
     return Command(Kind.GENERATE, step=step.number, attempt=attempt, purpose=purpose)
 
 
+def evolved_prompt(base: str, suggestion: str) -> str:
+    """Rule 5: instruction + " " + suggestion. A suggestion the prompt already holds is not appended
+    again (repeating it would not make a model do it twice, only blur the prompt)."""
+    suggestion = " ".join(suggestion.split())
+    if not suggestion or suggestion.casefold() in " ".join(base.split()).casefold():
+        return base.strip()
+    return f"{base.strip()} {suggestion}".strip()
+
+
 def clip_seconds(state: SessionState, step: StepState, purpose: str) -> float:
     """Step 1's clips and a fallback (the whole remaining task) are long; later steps and partial regens
     are short (paper: 6 s, then 3 s)."""
@@ -163,6 +175,35 @@ def _hold(state: SessionState, command: Command) -> Command:
     if not reason:
         return command
     return Command(Kind.WAIT, step=command.step, attempt=command.attempt, held=command, reason=reason)
+
+
+def unheld(command: Command) -> Command:
+    """The command itself, whether or not a breakpoint or a failure holds it."""
+    return command.held if command.kind is Kind.WAIT and command.held is not None else command
+
+
+def command_inputs(state: SessionState, command: Command) -> tuple:
+    """What a command's result is computed from. The engine computes a result without holding any lock;
+    if, when it comes back, the loop would run another command or this one's inputs changed (a person
+    edited the action, overrode a verdict, requested a route), the result is stale and is dropped."""
+    base: tuple = (command.kind, command.step, command.attempt, command.purpose)
+    if command.kind is Kind.PLAN:
+        history = tuple((s.number, s.status, s.instruction, s.result_attempt) for s in state.steps if s.resolved)
+        return base + (state.max_steps, state.current_frame.sha256, split_context(state, command.step or 1),
+                       history)
+    if command.kind is Kind.FINISH:
+        return base + (tuple(c.sha256 for c in state.trajectory), command.reason)
+    if command.step is None or not any(s.number == command.step for s in state.steps):
+        return base
+    step = state.step(command.step)
+    if command.kind is Kind.GENERATE:
+        return base + (step.instruction, step.start_frame.sha256, start_point_for_next_attempt(state, step),
+                       clip_seconds(state, step, command.purpose))
+    if command.kind is Kind.VERIFY:
+        return base + (step.attempt(command.attempt or 0).generated.candidate.sha256,)
+    decisions = tuple((a.number, a.effective_verdict, a.decided_seq, a.suggestion) for a in step.attempts)
+    route = step.pending_route
+    return base + (step.instruction, decisions, step.last_route_seq, route.evolved if route else None)
 
 
 def split_context(state: SessionState, step_number: int) -> tuple[int, int, int] | None:

@@ -30,6 +30,12 @@ FramesLike = np.ndarray | Sequence[np.ndarray]
 
 _FLOAT_ADVICE = "convert with (f * 255).round().astype(np.uint8)"
 
+# Visually lossless H.264 (x264's constant-quality scale: 0 is lossless, 23 its default, about 17-18 is
+# usually called visually lossless); a partial regeneration starts from a decoded frame, so losses would
+# add up over attempts. "veryfast" keeps encoding cheap on a CPU.
+CRF = 15
+PRESET = "veryfast"
+
 
 class MediaError(ValueError):
     """Bad frames, bad arguments, or a file that cannot be read as media."""
@@ -130,7 +136,12 @@ def _check_fps(fps: float) -> float:
     return float(fps)
 
 
-def _pad_to_even(frame: np.ndarray) -> np.ndarray:
+def even_size(size: tuple[int, int]) -> tuple[int, int]:
+    """(height, width) rounded up to even numbers: the size yuv420p stores (see ``write_mp4``)."""
+    return size[0] + size[0] % 2, size[1] + size[1] % 2
+
+
+def pad_to_even(frame: np.ndarray) -> np.ndarray:
     pad_h = frame.shape[0] % 2
     pad_w = frame.shape[1] % 2
     if not (pad_h or pad_w):
@@ -168,11 +179,11 @@ def _encode(frames: Iterable[np.ndarray], size: tuple[int, int], fps: float, pat
             even_size,
             fps,
             codec="libx264",
-            preset="ultrafast",
-            ffmpeg_params=["-pix_fmt", "yuv420p"],
+            preset=PRESET,
+            ffmpeg_params=["-pix_fmt", "yuv420p", "-crf", str(CRF)],
         ) as writer:
             for frame in frames:
-                writer.write_frame(_pad_to_even(frame))
+                writer.write_frame(pad_to_even(frame))
                 written += 1
         if written == 0:
             raise MediaError(f"no frames to write to {out}")
@@ -180,6 +191,28 @@ def _encode(frames: Iterable[np.ndarray], size: tuple[int, int], fps: float, pat
     finally:
         tmp.unlink(missing_ok=True)
     return out
+
+
+def write_mp4_stream(frames: Iterable[np.ndarray], fps: float, path: PathLike) -> Path:
+    """Like ``write_mp4`` for frames that arrive one at a time: only one is held in memory. The first
+    frame fixes the size; a later frame of another size raises MediaError."""
+    iterator = iter(frames)
+    try:
+        first = _check_frame(next(iterator), "frame 0")
+    except StopIteration:
+        raise MediaError(f"no frames to write to {path}") from None
+    size = first.shape[:2]
+
+    def checked() -> Iterator[np.ndarray]:
+        yield first
+        for i, frame in enumerate(iterator, start=1):
+            arr = _check_frame(frame, f"frame {i}")
+            if arr.shape[:2] != size:
+                raise MediaError(f"frame {i} is {arr.shape[1]}x{arr.shape[0]} but frame 0 is {size[1]}x{size[0]}; "
+                                 "all frames must share a size")
+            yield arr
+
+    return _encode(checked(), size, fps, path)
 
 
 def write_mp4(frames: FramesLike, fps: float, path: PathLike) -> Path:
@@ -238,6 +271,50 @@ def read_frames(path: PathLike) -> np.ndarray:
     if not frames:
         raise MediaError(f"cannot read video {path}: no frames decoded")
     return np.stack(frames)
+
+
+def iter_frames(path: PathLike, start: int = 0, stop: int | None = None) -> Iterator[np.ndarray]:
+    """Frames ``start`` (inclusive) to ``stop`` (exclusive) of the video at ``path``, decoded one at a time:
+    memory holds one frame whatever the video's length."""
+    for index, frame in enumerate(_decoded(path)):
+        if stop is not None and index >= stop:
+            return
+        if index >= start:
+            yield _rgb(frame)
+
+
+def frames_at(path: PathLike, indices: Sequence[int], clamp: bool = False) -> list[np.ndarray]:
+    """The frames at ``indices`` (in the order given), decoding the stream once up to the largest index and
+    keeping only those asked for. An index past the end raises MediaError, or with ``clamp`` gives the
+    last frame."""
+    wanted = set(int(i) for i in indices)
+    if not wanted:
+        return []
+    if min(wanted) < 0:
+        raise MediaError(f"frame indices must be >= 0, got {min(wanted)}")
+    found: dict[int, np.ndarray] = {}
+    last: tuple[int, np.ndarray] | None = None
+    for index, frame in enumerate(iter_frames(path, stop=max(wanted) + 1)):
+        last = (index, frame)
+        if index in wanted:
+            found[index] = frame
+    if last is None:
+        raise MediaError(f"cannot read video {path}: no frames decoded")
+    missing = sorted(wanted - found.keys())
+    if missing and not clamp:
+        raise MediaError(f"video {path} has no frame {missing[0]}: it has {last[0] + 1}")
+    return [found.get(int(i), last[1]) for i in indices]
+
+
+def frame_at(path: PathLike, index: int) -> np.ndarray:
+    """One frame of the video at ``path``, decoded without holding the others."""
+    return frames_at(path, [index])[0]
+
+
+def frame_size(path: PathLike) -> tuple[int, int]:
+    """(height, width) of the video's frames, from the stream header."""
+    _, width, height = _stream_format(path)
+    return height, width
 
 
 def count_frames(path: PathLike) -> int:
@@ -311,18 +388,6 @@ def sample_indices(n_frames: int, fps: float, per_second: float = 1.0) -> list[i
         indices.add(index)
         k += 1
     return sorted(indices)
-
-
-def frame_index_at_fraction(n_frames: int, fraction: float) -> int:
-    """``int(n_frames * fraction)`` clamped to [0, n_frames - 1].
-
-    This is the "first failing frame" rule: fraction 1.0 maps to the last frame.
-    Raises MediaError for a fraction outside [0, 1] (or NaN) or n_frames < 1.
-    """
-    _check_n_frames(n_frames)
-    if not (_is_real(fraction) and 0.0 <= fraction <= 1.0):
-        raise MediaError(f"fraction must be within [0, 1], got {fraction!r}")
-    return min(max(int(n_frames * fraction), 0), int(n_frames) - 1)
 
 
 # --- editing ----------------------------------------------------------------

@@ -5,10 +5,10 @@ line alike."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable
 
 from collabvr.artifacts import ArtifactFolder
-from collabvr.backends import VGM, registry
+from collabvr.backends import registry
+from collabvr.backends.gate import GPUGate
 from collabvr.config import LoopConfig
 from collabvr.engine import Engine
 from collabvr.events import TaskSpec
@@ -30,10 +30,10 @@ class NewSimSession:
 
 
 def start_sim_session(store: EventStore, artifacts: ArtifactFolder, spec: NewSimSession, *,
-                      wrap_vgm: Callable[[VGM], VGM] | None = None) -> Engine:
+                      gate: GPUGate | None = None) -> Engine:
     """Record a new simulated session in `store` (its backend specs included, so that another process can
-    resume it) and return its engine, ready to run. `wrap_vgm` wraps the video model the engine calls (the
-    Studio's GPU gate), not what is recorded. Unknown names or bad budgets raise ValueError with the reason."""
+    resume it) and return its engine, ready to run; `gate` is the GPU gate its models wait for (the
+    Studio's). Unknown names or bad budgets raise ValueError with the reason."""
     from collabvr.sim import SIMULATED_LABEL, get_family, make_task
 
     seed = int(spec.seed)
@@ -44,7 +44,7 @@ def start_sim_session(store: EventStore, artifacts: ArtifactFolder, spec: NewSim
     task_spec = TaskSpec(prompt=task.prompt, source="sim", family=spec.family, difficulty=spec.difficulty,
                          task_seed=seed)
     return Engine.start(
-        store, artifacts, vlm, wrap_vgm(vgm) if wrap_vgm is not None else vgm, task=task_spec,
+        store, artifacts, vlm, vgm, gate=gate, task=task_spec,
         input_image=get_family(spec.family).render(task.initial), config=spec.config, seed=seed,
         title=spec.title.strip() or f"[{SIMULATED_LABEL}] {spec.family}/{spec.difficulty}/seed {seed}",
         judge=registry.judge_for(task_spec), vlm_label=registry.label(vlm, vlm_spec),

@@ -7,14 +7,15 @@ driver can keep its state current while it appends. Both are pure bookkeeping: n
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from fractions import Fraction
 from typing import Iterable, Literal
 
 from collabvr.backends import Plan, RouteDecision, Verdict
 from collabvr.config import Breakpoint, LoopConfig
 from collabvr.events import (
     ActionEdited, Annotated, Artifact, BackendFailed, BestAttemptPropagated, BreakpointsSet, ClipGenerated,
-    ClipVerified, CostSummary, Event, PromptEvolved, RouteRequested, Routed, SessionFinished, SessionStarted,
-    StartPoint, StepAccepted, StepPlanned, VerdictOverridden,
+    ClipVerified, CommandFailed, CostSummary, Event, PromptEvolved, ResultDiscarded, RouteRequested, Routed,
+    SessionFinished, SessionStarted, StartPoint, StepAccepted, StepPlanned, UsageInfo, VerdictOverridden,
 )
 from collabvr.status import status_after
 
@@ -28,6 +29,7 @@ class AttemptState:
     generated: ClipGenerated
     verified: ClipVerified | None = None
     override: VerdictOverridden | None = None
+    decided_seq: int = 0  # sequence number of the event that set the effective verdict (verify or override)
 
     @property
     def purpose(self) -> str:
@@ -69,6 +71,14 @@ class AttemptState:
             return self.override.suggestion
         return self.vlm_verdict.suggestion if self.vlm_verdict else ""
 
+    @property
+    def reason(self) -> str:
+        """Why the effective verdict is what it is: the person's reason if they overrode (the VLM's reason
+        argued for the other verdict), else the verifier's."""
+        if self.override is not None:
+            return self.override.reason or f"{self.override.actor} overrode the verdict to {self.override.verdict}"
+        return self.vlm_verdict.reason if self.vlm_verdict else ""
+
 
 @dataclass
 class RouteState:
@@ -81,6 +91,8 @@ class RouteState:
     frame_index: int | None = None  # regen: where to start
     evolved: bool = False  # its suggestion (or, for fallback, the switch to the task prompt) is applied
     executed: bool = False
+    superseded: bool = False  # a later route (a person's) replaced it before it was carried out
+    seq: int = 0  # sequence number of the event that decided it
 
 
 @dataclass
@@ -98,6 +110,7 @@ class StepState:
     routes: list[RouteState] = field(default_factory=list)
     vlm_routed: bool = False
     evolved_after: set[int] = field(default_factory=set)  # attempts whose suggestion has been applied
+    evolutions: dict[int, PromptEvolved] = field(default_factory=dict)  # the latest evolution after each attempt
     decided_since_verify: bool = True  # False between a ClipVerified and the engine's decision on it
     prompt_history: list[tuple[str, str]] = field(default_factory=list)  # (source, text), oldest first
 
@@ -125,14 +138,16 @@ class StepState:
 
     @property
     def pending_route(self) -> RouteState | None:
+        """The route decided but not yet carried out. Only the latest can be pending: a new route (a
+        person's) supersedes one that was waiting."""
         for route in reversed(self.routes):
-            if not route.executed:
+            if not route.executed and not route.superseded:
                 return route
         return None
 
     @property
-    def fallback_used(self) -> bool:
-        return any(a.purpose == "fallback" for a in self.attempts)
+    def last_route_seq(self) -> int:
+        return self.routes[-1].seq if self.routes else 0
 
     @property
     def resolved(self) -> bool:
@@ -149,16 +164,21 @@ class SessionState:
     steps: list[StepState] = field(default_factory=list)
     seq: int = 0  # number of events folded
     finished: SessionFinished | None = None
-    failures: list[BackendFailed] = field(default_factory=list)  # consecutive failures since the last success
+    failures: list[BackendFailed | CommandFailed] = field(default_factory=list)  # consecutive, since the last success
+    failed_calls: dict[tuple[str, int | None, int | None], int] = field(default_factory=dict)  # (role, step, attempt)
     annotations: list[Annotated] = field(default_factory=list)
     human_events: list[Event] = field(default_factory=list)
     split_budget: tuple[int, int, int] | None = None  # (split step, first sub-step, sub-steps)
     vgm_seconds: float = 0.0
     clips: int = 0
+    unused_generations: int = 0
+    frame_seconds: float = 0.0
     vlm_calls: int = 0
     input_tokens: int | None = None
     output_tokens: int | None = None
     wall_s: float = 0.0
+    gate_wait_s: float = 0.0
+    inherited_cost: CostSummary | None = None  # a fork: what its parent had spent at the fork point
     status: str = "new"  # by the rule of collabvr.status, kept as events are folded
 
     @property
@@ -186,9 +206,18 @@ class SessionState:
 
     @property
     def cost(self) -> CostSummary:
-        return CostSummary(vgm_seconds=round(self.vgm_seconds, 6), clips=self.clips, vlm_calls=self.vlm_calls,
-                           input_tokens=self.input_tokens, output_tokens=self.output_tokens,
-                           wall_s=round(self.wall_s, 6))
+        """Everything spent on this session's log, a fork's inherited part included."""
+        return CostSummary(vgm_seconds=round(self.vgm_seconds, 6), clips=self.clips,
+                           unused_generations=self.unused_generations, frame_seconds=round(self.frame_seconds, 6),
+                           vlm_calls=self.vlm_calls, input_tokens=self.input_tokens, output_tokens=self.output_tokens,
+                           wall_s=round(self.wall_s, 6), gate_wait_s=round(self.gate_wait_s, 6))
+
+    @property
+    def own_cost(self) -> CostSummary:
+        """What this session spent itself: for a fork, the total less what it inherited from its parent."""
+        if self.inherited_cost is None:
+            return self.cost
+        return self.cost.minus(self.inherited_cost)
 
 
 def fold(events: Iterable[Event]) -> SessionState:
@@ -215,9 +244,26 @@ def apply(state: SessionState, event: Event) -> SessionState:
     handler(state, event)
     state.seq += 1
     state.status = status_after(state.status, (event,))
-    if event.actor == "engine" and not isinstance(event, BackendFailed):
+    if event.actor == "engine" and not isinstance(event, (BackendFailed, CommandFailed, ResultDiscarded)):
         state.failures = []
+    fork = state.started.fork
+    if fork is not None and state.seq == (fork.inherited_events or fork.at_seq):
+        state.inherited_cost = state.cost
     return state
+
+
+def _add_usage(state: SessionState, usage: UsageInfo | None) -> None:
+    if usage is None:
+        return
+    state.vlm_calls += usage.calls
+    state.wall_s += usage.latency_s
+    _add_tokens(state, usage.input_tokens, usage.output_tokens)
+
+
+def _add_generation(state: SessionState, seconds: float, wall_s: float, gate_wait_s: float) -> None:
+    state.vgm_seconds += seconds
+    state.wall_s += wall_s
+    state.gate_wait_s += gate_wait_s
 
 
 def _add_tokens(state: SessionState, input_tokens: int | None, output_tokens: int | None) -> None:
@@ -228,9 +274,7 @@ def _add_tokens(state: SessionState, input_tokens: int | None, output_tokens: in
 
 
 def _on_planned(state: SessionState, event: StepPlanned) -> None:
-    state.vlm_calls += event.usage.calls
-    state.wall_s += event.usage.latency_s
-    _add_tokens(state, event.usage.input_tokens, event.usage.output_tokens)
+    _add_usage(state, event.usage)
     state.max_steps = event.max_steps
     step = StepState(number=event.step, planned=event, start_frame=state.current_frame,
                      instruction=event.plan.instruction)
@@ -241,9 +285,9 @@ def _on_planned(state: SessionState, event: StepPlanned) -> None:
 def _on_generated(state: SessionState, event: ClipGenerated) -> None:
     step = state.step(event.step)
     step.attempts.append(AttemptState(number=event.attempt, generated=event))
-    state.vgm_seconds += event.seconds
+    _add_generation(state, event.seconds, event.wall_s, event.gate_wait_s)
+    state.frame_seconds += event.frame_seconds if event.frame_seconds is not None else event.n_frames / event.fps
     state.clips += 1
-    state.wall_s += event.wall_s
     route = step.pending_route
     if route is not None and event.purpose in ("regen", "fallback"):
         route.executed = True
@@ -251,17 +295,18 @@ def _on_generated(state: SessionState, event: ClipGenerated) -> None:
 
 def _on_verified(state: SessionState, event: ClipVerified) -> None:
     step = state.step(event.step)
-    step.attempt(event.attempt).verified = event
+    attempt = step.attempt(event.attempt)
+    attempt.verified = event
+    attempt.decided_seq = state.seq + 1
     step.decided_since_verify = False
-    state.vlm_calls += event.usage.calls
-    state.wall_s += event.usage.latency_s
-    _add_tokens(state, event.usage.input_tokens, event.usage.output_tokens)
+    _add_usage(state, event.usage)
 
 
 def _on_evolved(state: SessionState, event: PromptEvolved) -> None:
     step = state.step(event.step)
     step.instruction = event.after
     step.evolved_after.add(event.after_attempt)
+    step.evolutions[event.after_attempt] = event
     route = step.pending_route
     if route is not None and event.source == "router":
         route.evolved = True
@@ -273,9 +318,7 @@ def _on_routed(state: SessionState, event: Routed) -> None:
     step = state.step(event.step)
     step.vlm_routed = True
     step.decided_since_verify = True
-    state.vlm_calls += event.usage.calls
-    state.wall_s += event.usage.latency_s
-    _add_tokens(state, event.usage.input_tokens, event.usage.output_tokens)
+    _add_usage(state, event.usage)
     _start_route(state, step, RouteState(decision=event.decision, by="vlm", after_attempt=event.after_attempt,
                                          attempt=event.after_attempt))
 
@@ -294,6 +337,10 @@ def _on_route_requested(state: SessionState, event: RouteRequested) -> None:
 
 
 def _start_route(state: SessionState, step: StepState, route: RouteState) -> None:
+    for earlier in step.routes:
+        if not earlier.executed:
+            earlier.superseded = True
+    route.seq = state.seq + 1
     step.routes.append(route)
     if route.decision.action == "split":
         # The residual task is re-planned over `estimated_steps` more steps; the limit never shrinks.
@@ -339,6 +386,23 @@ def _on_finished(state: SessionState, event: SessionFinished) -> None:
 
 def _on_failed(state: SessionState, event: BackendFailed) -> None:
     state.failures.append(event)
+    key = (event.role, event.step, event.attempt)
+    state.failed_calls[key] = state.failed_calls.get(key, 0) + 1
+    _add_usage(state, event.usage)
+    _add_generation(state, event.vgm_seconds, event.wall_s, event.gate_wait_s)
+    if event.role == "generate":
+        state.unused_generations += 1
+
+
+def _on_command_failed(state: SessionState, event: CommandFailed) -> None:
+    state.failures.append(event)
+
+
+def _on_discarded(state: SessionState, event: ResultDiscarded) -> None:
+    _add_usage(state, event.usage)
+    _add_generation(state, event.vgm_seconds, event.wall_s, event.gate_wait_s)
+    if event.role == "generate":
+        state.unused_generations += 1
 
 
 def _on_edited(state: SessionState, event: ActionEdited) -> None:
@@ -355,8 +419,13 @@ def _on_edited(state: SessionState, event: ActionEdited) -> None:
 def _on_overridden(state: SessionState, event: VerdictOverridden) -> None:
     step = state.step(event.step)
     _reopen(state, step)
-    step.attempt(event.attempt).override = event
+    attempt = step.attempt(event.attempt)
+    attempt.override = event
+    attempt.decided_seq = state.seq + 1
     step.decided_since_verify = True
+    if event.verdict == "reject" and event.suggestion and attempt is step.last_attempt:
+        # The person's suggestion is applied even when the verifier's was already: it replaces it.
+        step.evolved_after.discard(attempt.number)
     state.human_events.append(event)
 
 
@@ -380,6 +449,8 @@ _HANDLERS = {
     BestAttemptPropagated: _on_propagated,
     SessionFinished: _on_finished,
     BackendFailed: _on_failed,
+    CommandFailed: _on_command_failed,
+    ResultDiscarded: _on_discarded,
     ActionEdited: _on_edited,
     VerdictOverridden: _on_overridden,
     Annotated: _on_annotated,
@@ -418,6 +489,20 @@ def start_point_for_next_attempt(state: SessionState, step: StepState) -> StartP
 
 
 def first_failing_frame(attempt: AttemptState) -> int:
-    """`int(n_frames * good_fraction)` of the attempt's candidate clip, clamped into the clip."""
-    n = attempt.candidate_frames
-    return min(max(int(n * attempt.good_fraction), 0), n - 1)
+    """The first failing frame of the attempt's candidate clip (see `failing_frame_index`)."""
+    return failing_frame_index(attempt.candidate_frames, attempt.good_fraction)
+
+
+def failing_frame_index(n_frames: int, good_fraction: float) -> int:
+    """The method's first failing frame, `int(n_frames * good_fraction)`, clamped into the clip.
+
+    Computed in integer arithmetic on the fraction the float stands for (the closest fraction with a
+    denominator up to a million), because the float product is one frame early whenever
+    `good_fraction = k / n` is stored a hair below k / n (about 4% of such pairs).
+    """
+    if n_frames < 1:
+        raise ValueError(f"a clip has at least one frame, not {n_frames}")
+    if not 0.0 <= good_fraction <= 1.0:
+        raise ValueError(f"good_fraction must be within [0, 1], not {good_fraction!r}")
+    fraction = Fraction(good_fraction).limit_denominator(1_000_000)
+    return min(n_frames * fraction.numerator // fraction.denominator, n_frames - 1)

@@ -3,11 +3,12 @@ the UI all use.
 
     new       no engine event yet
     running   the engine has done something and the session is not finished (also: waiting for a person)
-    failed    the latest engine event is a backend failure
+    failed    the latest engine event is a failure (a backend's, or the engine's own command)
     stopped   the same, when that failure is a generation a person cancelled
     finished  a SessionFinished is in the log
 
-People's events (decisions, labels) change nothing: a status says what the engine last did.
+People's events (decisions, labels) change nothing: a status says what the engine last did. Nor does a
+discarded stale result: it is neither progress nor a failure.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from __future__ import annotations
 from typing import Iterable
 
 from collabvr.backends import BackendCancelled
-from collabvr.events import BackendFailed, Event, SessionFinished, SessionStarted
+from collabvr.events import BackendFailed, CommandFailed, Event, ResultDiscarded, SessionFinished, SessionStarted
 
 
 STATUSES = ("new", "running", "stopped", "failed", "finished")
@@ -27,9 +28,9 @@ def status_after(status: str, events: Iterable[Event]) -> str:
     for event in events:
         if isinstance(event, SessionFinished):
             status = "finished"
-        elif status == "finished" or event.actor != "engine" or isinstance(event, SessionStarted):
+        elif status == "finished" or event.actor != "engine" or isinstance(event, (SessionStarted, ResultDiscarded)):
             continue
-        elif isinstance(event, BackendFailed):
+        elif isinstance(event, (BackendFailed, CommandFailed)):
             status = "stopped" if event.error == CANCELLED else "failed"
         else:
             status = "running"

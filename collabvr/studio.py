@@ -2,8 +2,10 @@
 
 The browser UI calls this and nothing below it: a `Studio` owns one `Engine` per open session and runs
 its commands in a background thread, so a request handler only starts work and returns. Progress of the
-command in flight is kept in an `Activity` that any number of tabs can poll. Generations share one
-semaphore (`max_parallel_generations`), which is what protects a GPU from two sessions at once.
+command in flight is kept in an `Activity` that any number of tabs can poll. Models on the GPU share one
+`GPUGate` (`max_parallel_generations` slots), which is what protects a GPU from two sessions at once;
+the backends themselves are built once per process (collabvr.backends.registry) and shared. No call
+here waits for a model: the engine holds no lock across one.
 """
 
 from __future__ import annotations
@@ -15,9 +17,9 @@ from typing import Any, Callable, Literal
 
 import numpy as np
 
-from collabvr.backends import registry
 from collabvr.artifacts import ArtifactFolder
-from collabvr.backends import VGM, GeneratedClip, GenerateRequest
+from collabvr.backends import registry
+from collabvr.backends.gate import GPUGate
 from collabvr.config import LoopConfig
 from collabvr.engine import DecisionError, Engine, check_prompt
 from collabvr.events import Event
@@ -29,6 +31,7 @@ from collabvr.store import EventStore
 
 MAX_IMAGE_SIDE = 4096
 MIN_IMAGE_SIDE = 16
+IDLE_ENGINE_S = 600.0  # an engine not used for this long is released (its session reopens on demand)
 
 
 class SessionBusy(DecisionError):
@@ -47,6 +50,7 @@ class Activity:
     total: int = 0
     started_at: float = 0.0
     finished_at: float = 0.0
+    outcome: str = ""  # why the worker returned ("held: breakpoint ...", "finished: ...", "stopped ...")
     error: str = ""  # an unexpected error of the worker itself (backend failures are events instead)
 
     @property
@@ -54,28 +58,19 @@ class Activity:
         return self.done / self.total if self.total else 0.0
 
 
-class _GatedVGM:
-    """A VGM whose generations wait for a shared semaphore (one GPU, many sessions)."""
-
-    def __init__(self, inner: VGM, gate: threading.Semaphore) -> None:
-        self.inner = inner
-        self.gate = gate
-        self.info = inner.info
-        self.fps = inner.fps
-
-    def generate(self, request: GenerateRequest) -> GeneratedClip:
-        with self.gate:
-            return self.inner.generate(request)
 
 
 class Studio:
     """All sessions of one app process. Thread-safe; every method returns quickly except `wait`."""
 
-    def __init__(self, store: EventStore, artifacts: ArtifactFolder, *, max_parallel_generations: int = 1) -> None:
+    def __init__(self, store: EventStore, artifacts: ArtifactFolder, *, max_parallel_generations: int = 1,
+                 idle_engine_s: float = IDLE_ENGINE_S) -> None:
         self.store = store
         self.artifacts = artifacts
-        self._gate = threading.Semaphore(max(1, max_parallel_generations))
+        self.gate = GPUGate(max(1, max_parallel_generations))
+        self.idle_engine_s = idle_engine_s
         self._engines: dict[str, Engine] = {}
+        self._used: dict[str, float] = {}
         self._activity: dict[str, Activity] = {}
         self._threads: dict[str, threading.Thread] = {}
         self._lock = threading.Lock()
@@ -83,9 +78,10 @@ class Studio:
     # ----- creating and opening sessions ---------------------------------------------------------------
     def new_sim_session(self, spec: NewSimSession) -> str:
         """Start a session on a simulated task. Bad names or budgets raise ValueError with the reason."""
-        engine = start_sim_session(self.store, self.artifacts, spec, wrap_vgm=lambda vgm: _GatedVGM(vgm, self._gate))
+        engine = start_sim_session(self.store, self.artifacts, spec, gate=self.gate)
         with self._lock:
             self._engines[engine.session_id] = engine
+            self._used[engine.session_id] = time.monotonic()
         return engine.session_id
 
     def new_upload_session(self, image: np.ndarray, prompt: str, vlm_key: str, vgm_key: str,
@@ -108,18 +104,39 @@ class Studio:
         raise registry.BackendUnavailable("no real backend can run in this build")
 
     def engine(self, session_id: str) -> Engine:
-        """The session's engine, rebuilt from the backends it recorded if this process has not opened it."""
+        """The session's engine, rebuilt from the backends it recorded if this process has not opened it
+        (the backends come from the process-wide cache, so a model loads once)."""
         with self._lock:
             engine = self._engines.get(session_id)
+            self._used[session_id] = time.monotonic()
         if engine is not None:
             return engine
+        self._release_idle()
         events = self.store.read(session_id)
         started = events[0]
         vlm, vgm = registry.backends_for(started.vlm, started.vgm)  # type: ignore[union-attr]
-        engine = Engine(self.store, self.artifacts, vlm, _GatedVGM(vgm, self._gate), session_id,
+        engine = Engine(self.store, self.artifacts, vlm, vgm, session_id, gate=self.gate,
                         judge=registry.judge_for(started.task))  # type: ignore[union-attr]
         with self._lock:
             return self._engines.setdefault(session_id, engine)
+
+    def _release_idle(self) -> None:
+        """Drop engines nobody used for `idle_engine_s` and that run nothing: an engine holds its session's
+        state, and a lab server opens many sessions over a week."""
+        cutoff = time.monotonic() - self.idle_engine_s
+        with self._lock:
+            for session_id in [s for s, used in self._used.items() if used < cutoff]:
+                engine = self._engines.get(session_id)
+                running = self._activity.get(session_id, Activity(session_id)).running
+                if engine is not None and not running and not engine.busy:
+                    del self._engines[session_id]
+                    self._used.pop(session_id, None)
+                    self._threads.pop(session_id, None)
+
+    @property
+    def open_engines(self) -> int:
+        with self._lock:
+            return len(self._engines)
 
     def state(self, session_id: str) -> SessionState:
         """A fresh fold of the session's log (works without its backends, e.g. to view an old session)."""
@@ -159,15 +176,20 @@ class Studio:
         return self.activity(session_id)
 
     def _start(self, session_id: str, mode: Literal["step", "run"]) -> None:
-        engine = self.engine(session_id)
-        state = engine.state
-        if state.finished is not None:
-            raise DecisionError("the session has finished; fork it to continue from an earlier point")
+        """Start the worker. The busy check comes first and never waits for a model; the engine's stop and
+        pause flags are cleared here, before the thread exists, so a Stop pressed before it starts counts."""
         with self._lock:
             if self._activity.get(session_id, Activity(session_id)).running:
                 raise SessionBusy(f"session {session_id} is already running "
-                                  f"({self._activity[session_id].command}); pause or stop it first")
+                                  f"({self._activity[session_id].command or 'starting'}); pause or stop it first")
+        engine = self.engine(session_id)
+        if engine.state.finished is not None:
+            raise DecisionError("the session has finished; fork it to continue from an earlier point")
+        with self._lock:
+            if self._activity.get(session_id, Activity(session_id)).running or engine.busy:
+                raise SessionBusy(f"session {session_id} is already running; pause or stop it first")
             self._activity[session_id] = Activity(session_id, running=True, mode=mode, started_at=time.time())
+            engine.clear_signals()
             thread = threading.Thread(target=self._work, args=(engine, mode), name=f"session-{session_id}",
                                       daemon=True)
             self._threads[session_id] = thread
@@ -182,13 +204,13 @@ class Studio:
         error = ""
         try:
             if mode == "step":
-                engine.step(progress=progress)
+                engine.step(progress=progress, clear_signals=False)
             else:
-                engine.run(progress=progress)
+                engine.run(progress=progress, clear_signals=False)
         except Exception as exc:  # shown in the page; the log keeps everything appended before it
             error = f"{type(exc).__name__}: {exc}"
         finally:
-            self._update(session_id, running=False, finished_at=time.time(), error=error)
+            self._update(session_id, running=False, finished_at=time.time(), error=error, outcome=engine.last_stop)
 
     def _update(self, session_id: str, **changes: Any) -> None:
         with self._lock:
@@ -240,6 +262,7 @@ class Studio:
             raise SessionBusy(f"session {session_id} is running; stop it before deleting it")
         with self._lock:
             self._engines.pop(session_id, None)
+            self._used.pop(session_id, None)
             self._activity.pop(session_id, None)
             self._threads.pop(session_id, None)
 

@@ -164,7 +164,6 @@ def attempt_rows(events: Sequence[Event]) -> list[dict[str, Any]]:
     }
     tail = {
         "session_annotations": session_labels,
-        "session_cost": state.cost.model_dump(mode="json"),
         "final_video": _archive_name(finished.final_video) if finished and finished.final_video else None,
         "success": finished.success if finished else None,
     }
@@ -242,8 +241,12 @@ def _verdict(attempt: AttemptState) -> dict[str, Any] | None:
 
 
 def _cost(generated: ClipGenerated) -> dict[str, Any]:
-    return {"seconds": generated.seconds, "n_frames": generated.n_frames, "prefix_frames": generated.prefix_frames,
-            "fps": generated.fps, "first_frame_ssim": generated.first_frame_ssim, "wall_s": generated.wall_s}
+    """This attempt's own cost. Session totals (which also count failed generations and VLM calls) are in
+    the manifest, once per session, so that summing rows never counts a total twice."""
+    return {"seconds": generated.seconds, "frame_seconds": generated.frame_seconds, "n_frames": generated.n_frames,
+            "prefix_frames": generated.prefix_frames, "fps": generated.fps,
+            "first_frame_ssim": generated.first_frame_ssim, "wall_s": generated.wall_s,
+            "gate_wait_s": generated.gate_wait_s}
 
 
 def _manifest(logs: dict[str, list[Event]]) -> dict[str, Any]:
@@ -251,8 +254,13 @@ def _manifest(logs: dict[str, list[Event]]) -> dict[str, Any]:
     for sid, events in logs.items():
         started = events[0]
         assert isinstance(started, SessionStarted)
+        state = fold(events)
         sessions.append({"id": sid, "title": started.title, "n_events": len(events),
-                         "parent_session": started.fork.parent_session if started.fork else None})
+                         "parent_session": started.fork.parent_session if started.fork else None,
+                         "cost": state.cost.model_dump(mode="json"),
+                         "own_cost": state.own_cost.model_dump(mode="json"),
+                         "inherited_cost": state.inherited_cost.model_dump(mode="json")
+                         if state.inherited_cost is not None else None})
         for label in (started.vlm, started.vgm):
             entry = {"name": label.name, "simulated": label.simulated}
             if entry not in backends:

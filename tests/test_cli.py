@@ -283,3 +283,14 @@ def test_every_command_has_help(command, purpose, capsys):
     assert purpose.lower() in text and "usage:" in text
     if command[:1] == ("sessions",) and len(command) == 2:
         assert "--db path" in text and "--data-dir dir" in text
+
+
+def test_stats_counts_the_runs_that_ended_and_names_any_that_did_not():
+    result = cli("stats", "--families", "maze", "--difficulty", "easy", "--seeds", "0-1", "--workers", "1", "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    maze = report["families"]["maze"]
+    assert maze["runs"] == 2 and maze["finished"] == 2
+    table = cli("stats", "--families", "maze", "--difficulty", "easy", "--seeds", "0", "--workers", "1")
+    assert table.returncode == 0, table.stderr
+    assert "ended" in table.stdout and "1/1" in table.stdout

@@ -28,7 +28,7 @@ SEED = 6  # maze/hard seed 6 with n_max=2: step 1 is rejected twice by the simul
 ROW_KEYS = {
     "session", "title", "task", "backends", "simulated", "step", "attempt", "purpose", "plan", "prompt_before",
     "prompt", "prompt_after", "start", "vlm_verdict", "effective_verdict", "overrides", "annotations",
-    "session_annotations", "routes", "outcome", "cost", "artifacts", "session_cost", "final_video", "success",
+    "session_annotations", "routes", "outcome", "cost", "artifacts", "final_video", "success",
 }
 
 
@@ -174,7 +174,9 @@ def test_rows_carry_peoples_decisions_with_their_names(world, tmp_path):
     for row in rows:
         assert [(a["label"], a["value"], a["actor"]) for a in row["session_annotations"]] == [("D1", 3, "ana")]
         assert row["final_video"].startswith("artifacts/videos/") and row["success"] in (True, False)
-        assert row["session_cost"]["clips"] == len(rows)
+        assert "session_cost" not in row  # a session total on every attempt row would be counted again
+    assert sum(row["cost"]["seconds"] for row in rows) == sum(
+        e.seconds for e in world["store"].read(world["parent"]) if e.type == "ClipGenerated")
 
 
 def test_prompt_chain_matches_the_prompt_evolved_event(world, tmp_path):
@@ -211,6 +213,13 @@ def test_manifest_names_sessions_backends_and_the_simulated_notice(world, tmp_pa
     sessions = {s["id"]: s for s in manifest["sessions"]}
     assert sessions[world["fork"]]["parent_session"] == world["parent"]
     assert sessions[world["parent"]]["n_events"] == len(world["store"].read(world["parent"]))
+    parent_state = fold(world["store"].read(world["parent"]))
+    assert sessions[world["parent"]]["cost"] == parent_state.cost.model_dump(mode="json")
+    assert sessions[world["parent"]]["inherited_cost"] is None
+    fork = sessions[world["fork"]]
+    assert fork["inherited_cost"] is not None
+    assert fork["own_cost"]["vgm_seconds"] == pytest.approx(
+        fork["cost"]["vgm_seconds"] - fork["inherited_cost"]["vgm_seconds"])
 
 
 def test_export_all_and_unknown_sessions(world, tmp_path):

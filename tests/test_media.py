@@ -193,19 +193,6 @@ def test_sample_indices_rejects_bad_arguments():
             media.sample_indices(*args)
 
 
-def test_frame_index_at_fraction_clamps():
-    assert media.frame_index_at_fraction(49, 0.0) == 0
-    assert media.frame_index_at_fraction(49, 0.5) == 24
-    assert media.frame_index_at_fraction(49, 1.0) == 48
-    assert media.frame_index_at_fraction(1, 1.0) == 0
-    assert media.frame_index_at_fraction(10, 0.99) == 9
-    for bad in (-0.01, 1.01, float("nan")):
-        with pytest.raises(MediaError, match="fraction"):
-            media.frame_index_at_fraction(49, bad)
-    with pytest.raises(MediaError, match="n_frames"):
-        media.frame_index_at_fraction(0, 0.5)
-
-
 # --- editing ------------------------------------------------------------------
 
 
@@ -337,5 +324,51 @@ def test_numpy_scalars_are_accepted_as_numbers():
     indices = media.sample_indices(np.int64(50), np.float32(16))
     assert indices == [0, 16, 32, 48, 49]
     assert all(type(i) is int for i in indices)
-    index = media.frame_index_at_fraction(np.int64(10), np.float64(0.5))
-    assert index == 5 and type(index) is int
+
+
+# --- streaming: one frame at a time -----------------------------------------
+
+
+def test_frames_at_returns_the_frames_asked_for_in_the_order_asked(tmp_path):
+    frames = moving_square(20)
+    path = media.write_mp4(frames, 8, tmp_path / "a.mp4")
+    picked = media.frames_at(path, [12, 0, 19])
+    for index, frame in zip([12, 0, 19], picked):
+        assert mean_abs_error(frame, frames[index]) < 2.0
+    assert mean_abs_error(media.frame_at(path, 7), frames[7]) < 2.0
+
+
+def test_frames_at_refuses_a_frame_past_the_end_unless_clamped(tmp_path):
+    path = media.write_mp4(moving_square(5), 8, tmp_path / "a.mp4")
+    with pytest.raises(MediaError, match="has no frame 9: it has 5"):
+        media.frames_at(path, [1, 9])
+    last, again = media.frames_at(path, [4, 9], clamp=True)
+    assert np.array_equal(last, again)
+
+
+def test_iter_frames_yields_a_window_of_the_clip(tmp_path):
+    frames = moving_square(12)
+    path = media.write_mp4(frames, 8, tmp_path / "a.mp4")
+    window = list(media.iter_frames(path, start=3, stop=7))
+    assert len(window) == 4 and mean_abs_error(window[0], frames[3]) < 2.0
+
+
+def test_write_mp4_stream_takes_frames_one_at_a_time_and_keeps_every_one(tmp_path):
+    frames = moving_square(17)
+    path = media.write_mp4_stream((f for f in frames), 8, tmp_path / "s.mp4")
+    assert media.count_frames(path) == 17
+    with pytest.raises(MediaError, match="frame 1 is"):
+        media.write_mp4_stream(iter([frames[0], np.zeros((10, 10, 3), np.uint8)]), 8, tmp_path / "bad.mp4")
+    with pytest.raises(MediaError, match="no frames"):
+        media.write_mp4_stream(iter([]), 8, tmp_path / "none.mp4")
+
+
+def test_clips_are_encoded_visually_lossless(tmp_path):
+    # Fine grey texture (luma detail: yuv420p halves chroma resolution by design, whatever the quality).
+    rng = np.random.default_rng(0)
+    texture = rng.integers(-20, 20, (9, 96, 128, 1))
+    frames = np.clip(moving_square(9, 96, 128).astype(int) + texture, 0, 255).astype(np.uint8)
+    decoded = media.read_frames(media.write_mp4(frames, 8, tmp_path / "t.mp4"))
+    mse = float(((decoded.astype(float) - frames.astype(float)) ** 2).mean())
+    psnr = 10 * np.log10(255 ** 2 / mse)
+    assert psnr > 38.5, f"PSNR {psnr:.1f} dB: not visually lossless (x264's default quality gives about 34)"

@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from collabvr import media
+from collabvr.state import failing_frame_index
 from collabvr.backends import (
     VGM,
     VLM,
@@ -290,14 +291,16 @@ def test_correct_clip_is_accepted_and_half_done_clip_is_partial():
     assert (verdict.verdict, verdict.progress) == ("accept", "partial")
 
 
-def test_wrong_direction_clip_is_rejected_with_the_last_good_sample_as_good_fraction():
+def test_wrong_direction_clip_is_rejected_with_frames_up_to_the_last_good_sample_as_good_fraction():
     frames = wrong_direction_clip()
     clip = view(frames)
     assert clip.indices == [0, 8, 16, 24]
     verdict = verify(frames, FAMILY.describe([RIGHT_3]))
     assert (verdict.verdict, verdict.error_type) == ("reject", "wrong_direction")
-    # Sample 8 is the last one still on the path; by sample 16 the disc has gone down.
-    assert verdict.good_fraction == pytest.approx(8 / 25)
+    # Sample 8 is the last one still on the path; by sample 16 the disc has gone down. Frames 0..8 were
+    # right, so the first failing frame is 9 and the sample the verifier saw fail is 16.
+    assert verdict.good_fraction == pytest.approx(9 / 25)
+    assert failing_frame_index(25, verdict.good_fraction) == 9
     assert verdict.suggestion.startswith("Correction:") and "Move the red disc 3 cells right." in verdict.suggestion
 
 
@@ -314,7 +317,7 @@ def test_collapse_clip_is_rejected_as_scene_collapse():
     frames = [IMAGE] + first + [FAMILY.render(collapsed)] * 16
     verdict = verify(frames, FAMILY.describe([RIGHT_3]))
     assert (verdict.verdict, verdict.error_type) == ("reject", "scene_collapse")
-    assert verdict.good_fraction == pytest.approx(8 / 25)
+    assert verdict.good_fraction == pytest.approx(9 / 25)  # frames 0..8 were right
     assert "must not vanish or be doubled" in verdict.suggestion
 
 
@@ -326,7 +329,7 @@ def test_wrong_object_clip_is_rejected_as_wrong_object():
     assert (verdict.verdict, verdict.error_type) == ("reject", "wrong_object")
     assert "keep the blue disc still" in verdict.suggestion
     # Half-way (sample 8) the blue disc has moved 4 pixels, within tolerance; by sample 16 it has moved 8.
-    assert verdict.good_fraction == pytest.approx(8 / 25)
+    assert verdict.good_fraction == pytest.approx(9 / 25)  # frames 0..8 were right
 
 
 def test_still_clip_is_rejected_as_not_executed():

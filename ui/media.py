@@ -49,16 +49,17 @@ class MediaLinks:
         return self.cache_dir / "frames" / f"{clip.sha256}_{index}.png"
 
     def frame_paths(self, clip: Artifact, indices: Iterable[int], thumb: bool = True) -> dict[int, Path]:
-        """PNG files of frames `indices` of `clip`, extracted (all at once, one decode) if missing.
+        """PNG files of frames `indices` of `clip`, extracted (one streaming decode) if missing.
         Indices outside the clip are clamped to its last frame."""
         wanted = {int(i): self.frame_path(clip, int(i)) if thumb else self._full_path(clip, int(i))
                   for i in indices}
         missing = {i: p for i, p in wanted.items() if not p.is_file()}
         if missing:
             with self._lock:
-                frames = self.artifacts.load_clip(clip)
-                for index, path in missing.items():
-                    frame = frames[min(max(index, 0), len(frames) - 1)]
+                # One streaming decode up to the last frame wanted; never the whole clip in memory.
+                indices = [max(i, 0) for i in missing]
+                frames = media.frames_at(self.artifacts.path(clip), indices, clamp=True)
+                for frame, path in zip(frames, missing.values()):
                     _write_png(_thumbnail(frame) if thumb else frame, path)
         return wanted
 

@@ -153,6 +153,7 @@ class BackendInfo:
     simulated: bool
     available: bool = True
     why_not: str = ""
+    uses_gpu: bool = False  # runs on this machine's GPU: every call waits for the GPU gate
 
 
 # ----- errors -----------------------------------------------------------------------------------------
@@ -160,10 +161,12 @@ class BackendInfo:
 class BackendError(RuntimeError):
     """A model call failed. `retryable` says whether trying again may help (timeouts, rate limits)."""
 
-    def __init__(self, message: str, *, retryable: bool = False, raw: str | None = None) -> None:
+    def __init__(self, message: str, *, retryable: bool = False, raw: str | None = None,
+                 usage: "Usage | None" = None) -> None:
         super().__init__(message)
         self.retryable = retryable
         self.raw = raw
+        self.usage = usage  # what the failed call cost, where the backend knows (calls, tokens)
 
 
 class MalformedOutput(BackendError):
@@ -171,7 +174,11 @@ class MalformedOutput(BackendError):
 
 
 class BackendCancelled(BackendError):
-    """A generation was stopped by the person before it finished."""
+    """A generation was stopped by the person before it finished (retryable: running again redoes it)."""
+
+    def __init__(self, message: str = "stopped by a person", **options: object) -> None:
+        options.setdefault("retryable", True)
+        super().__init__(message, **options)  # type: ignore[arg-type]
 
 
 # ----- protocols ---------------------------------------------------------------------------------------

@@ -3,12 +3,18 @@
 A spec is a small JSON-able dict such as {"kind": "sim", "family": "maze", "profile": "default"}. It is
 stored in `SessionStarted`, so a session can be resumed in another process with the same backends.
 Backends that cannot run here are listed with the reason, never silently replaced by another.
+
+Building is cached for the life of the process: every session with the same spec shares one backend, so a
+real model loads once however many sessions use it (backends must therefore be safe to call from several
+threads; the GPU gate, not the backend, keeps two calls off one GPU).
 """
 
 from __future__ import annotations
 
+import json
+import threading
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, TypeVar
 
 import numpy as np
 
@@ -47,7 +53,47 @@ def _latency(spec: dict[str, Any]) -> float:
     return latency
 
 
+B = TypeVar("B")
+_built: dict[str, Any] = {}
+_building: dict[str, threading.Lock] = {}
+_registry_lock = threading.Lock()
+
+
+def _cached(role: str, spec: dict[str, Any], build: Callable[[dict[str, Any]], B]) -> B:
+    """One backend per (role, spec) per process. Two sessions asking at once wait for the same build
+    rather than loading a model twice; other specs are not held up meanwhile."""
+    key = role + ":" + json.dumps(spec, sort_keys=True, default=str)
+    with _registry_lock:
+        if key in _built:
+            return _built[key]
+        lock = _building.setdefault(key, threading.Lock())
+    with lock:
+        with _registry_lock:
+            if key in _built:
+                return _built[key]
+        backend = build(spec)
+        with _registry_lock:
+            _built[key] = backend
+        return backend
+
+
+def cached_backends() -> int:
+    """How many backends this process has built (for tests and the memory benchmark)."""
+    with _registry_lock:
+        return len(_built)
+
+
 def build_vlm(spec: dict[str, Any]) -> VLM:
+    """The VLM a spec names, built once per process."""
+    return _cached("vlm", spec, _build_vlm)
+
+
+def build_vgm(spec: dict[str, Any]) -> VGM:
+    """The VGM a spec names, built once per process."""
+    return _cached("vgm", spec, _build_vgm)
+
+
+def _build_vlm(spec: dict[str, Any]) -> VLM:
     kind = spec.get("kind")
     if kind == "sim":
         from collabvr.sim import get_family
@@ -66,7 +112,7 @@ def build_vlm(spec: dict[str, Any]) -> VLM:
     raise BackendUnavailable(f"no VLM backend of kind {kind!r} in this build (available: the simulated VLM)")
 
 
-def build_vgm(spec: dict[str, Any]) -> VGM:
+def _build_vgm(spec: dict[str, Any]) -> VGM:
     kind = spec.get("kind")
     if kind == "sim":
         from collabvr.sim import get_family

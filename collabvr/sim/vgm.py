@@ -129,7 +129,8 @@ class SimVGM:
         self.family = family
         self.profile = profile
         self.fps = profile.fps
-        self.info = BackendInfo(name=f"sim-vgm/{profile.name}", role="vgm", simulated=True)
+        # It stands in for a local video model, so it takes the GPU gate like one.
+        self.info = BackendInfo(name=f"sim-vgm/{profile.name}", role="vgm", simulated=True, uses_gpu=True)
 
     def generate(self, request: GenerateRequest) -> GeneratedClip:
         if not 0 < request.seconds <= MAX_SECONDS:

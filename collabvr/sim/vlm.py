@@ -342,7 +342,8 @@ class SimVLM:
         for k, scene in enumerate(scenes):
 
             def reject(error_type: str, reason: str, suggestion: str) -> _Finding:
-                good = clip.indices[k - 1] / clip.n_frames if k > 0 else 0.0
+                # Frames up to the last good sample were right: the first failing frame is the one after it.
+                good = (clip.indices[k - 1] + 1) / clip.n_frames if k > 0 else 0.0
                 return _Finding(False, position, error_type, reason, suggestion, min(max(good, 0.0), 1.0))
 
             frame = clip.indices[k]
