@@ -11,7 +11,7 @@ import numpy as np
 from collabvr.backends import Plan, RouteDecision
 from collabvr.config import LoopConfig
 from collabvr.engine import Engine
-from collabvr.events import BackendFailed, TaskSpec, attempt_target
+from collabvr.events import BackendFailed, CommandFailed, TaskSpec, attempt_target
 from collabvr.loop import next_command
 from collabvr.state import fold
 from collabvr.store import MemoryEventStore
@@ -135,3 +135,14 @@ def test_autoescaping_is_on_and_no_template_switches_it_off():
     for name in names:
         source = (render.TEMPLATES / name).read_text()
         assert not re.search(r"\|\s*safe|autoescape\s+false|Markup", source), f"{name} bypasses escaping"
+
+
+def test_a_failure_of_the_engine_itself_is_shown_like_a_backend_failure(tmp_path):
+    store, session_id = _a_session_written_by_hostile_models_and_people(tmp_path)
+    state = fold(store.read(session_id))
+    failed = CommandFailed(role="accept", step=2, attempt=1, error="FileNotFoundError",
+                           message=evil("command-failure"))
+    html = render.render_timeline(state, Links(), [failed])
+    card = html.split('data-step="2"', 1)[1].split("</section>", 1)[0]
+    assert '<div class="backend-failed"><b>accept step 2 attempt 1 failed</b>' in " ".join(card.split())
+    assert "&lt;u-command-failure" in card and "FileNotFoundError, not retryable" in card

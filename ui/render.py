@@ -21,13 +21,16 @@ from typing import Iterable, Protocol
 
 import jinja2
 
-from collabvr.events import ActionEdited, Annotated, Artifact, BackendFailed, RouteRequested, attempt_target
+from collabvr.events import (
+    ActionEdited, Annotated, Artifact, BackendFailed, CommandFailed, RouteRequested, attempt_target,
+)
 from collabvr.loop import Command
 from collabvr.state import AttemptState, RouteState, SessionState, StepState
 from collabvr.studio import Activity
 
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
+Failure = BackendFailed | CommandFailed  # a model's failure, or the engine's own; shown alike
 LABEL_NAMES = {"D1": "plan depth", "D2": "human verdict", "D3": "suggestion rating", "note": "note"}
 
 
@@ -149,12 +152,12 @@ class _StepCard:
     edits: list[_Edit]
     pending: PromptBlock | None
     routes: list[_Route]
-    failures: list[BackendFailed] = field(default_factory=list)
+    failures: list[Failure] = field(default_factory=list)
 
 
-def render_timeline(state: SessionState, media: MediaLinks, failures: Iterable[BackendFailed] = ()) -> str:
+def render_timeline(state: SessionState, media: MediaLinks, failures: Iterable[Failure] = ()) -> str:
     """The whole session: a header, then one card per step, one row per attempt. `failures` are the
-    session's BackendFailed events (the state keeps only the unrecovered ones)."""
+    session's BackendFailed and CommandFailed events (the state keeps only the unrecovered ones)."""
     failures = list(failures)
     numbers = {s.number for s in state.steps}
     cards = [_step_card(state, step, media, [f for f in failures if f.step == step.number]) for step in state.steps]
@@ -168,7 +171,7 @@ def empty_timeline(message: str = "No session open. Start one above, or open one
     return _env.get_template("empty_timeline.html").render(message=message)
 
 
-def _step_card(state: SessionState, step: StepState, media: MediaLinks, failures: list[BackendFailed]) -> _StepCard:
+def _step_card(state: SessionState, step: StepState, media: MediaLinks, failures: list[Failure]) -> _StepCard:
     rows = []
     previous_prompt: str | None = None
     for attempt in step.attempts:
