@@ -301,9 +301,14 @@ def _build(svc: Services, demo: gr.Blocks) -> None:
     sid.change(follow, [sid, ses["search"], ses["status"]], [ses["table"], ses["pick"]], **PRIVATE, **QUIET)
 
     # ----- what a page reload restores ----------------------------------------------------------------------------
-    sid.change(lambda s, kept: {**(kept or {}), "session_id": s}, [sid, saved], saved, **PRIVATE, **QUIET)
-    annotator.change(lambda a, kept: {**(kept or {}), "annotator": (a or "").strip()}, [annotator, saved], saved,
-                     **PRIVATE, **QUIET)
+    # Both fields are written from the page's current values, one event at a time and in order. Merging into
+    # the saved value instead lost the session id whenever a name was typed while the new session's save was
+    # still on its way: the second save still carried the old copy.
+    def remember(session_id: str, name: str) -> dict:
+        return {"session_id": session_id or "", "annotator": (name or "").strip()}
+
+    gr.on([sid.change, annotator.change], remember, [sid, annotator], saved, concurrency_limit=1,
+          concurrency_id="browser-state", **PRIVATE, **QUIET)
 
     def restore(kept, *rest):
         kept = kept or {}
