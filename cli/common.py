@@ -146,6 +146,7 @@ def session_result(engine: Engine, out: Path | None) -> dict:
     elif video is not None:
         result["final_video"] = str(engine.artifacts.path(video))
     result["next"] = engine.next_command().describe()
+    result["stopped_because"] = engine.last_stop or None
     return result
 
 
@@ -196,7 +197,10 @@ def exit_status(engine: Engine) -> int:
     if command.kind is Kind.WAIT:
         print(f"paused: {command.reason}", file=sys.stderr)
         return EXIT_PAUSED
-    return EXIT_BACKEND_FAILED
+    # Not finished, not held, no failure: the run stopped for its own reason (its command limit, a stop).
+    print(f"paused: {engine.last_stop or 'the run stopped before the session finished'}; "
+          f"next: {command.describe()}", file=sys.stderr)
+    return EXIT_PAUSED
 
 
 def count(n: int, noun: str) -> str:
