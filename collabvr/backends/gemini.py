@@ -8,7 +8,7 @@ process's memory: never in a spec, an event, an export, a log line or an error m
 scrubbed of it).
 
 Spec: {"kind": "gemini", "model": "gemini-2.5-pro", "base_url": optional (a proxy, or a test server),
-"attempts": 4, "initial_delay_s": 1.0, "max_delay_s": 30.0, "timeout_s": 300, "inline_limit_mb": 20,
+"attempts": 4, "initial_delay_s": 1.0, "max_delay_s": 30.0, "jitter_s": 1.0, "timeout_s": 300, "inline_limit_mb": 20,
 "api_key_env": ["GEMINI_API_KEY", "GOOGLE_API_KEY"]}.
 """
 
@@ -69,6 +69,7 @@ class GeminiChat:
         retry = types.HttpRetryOptions(attempts=int(spec.get("attempts", 4)),
                                        initial_delay=float(spec.get("initial_delay_s", 1.0)),
                                        max_delay=float(spec.get("max_delay_s", 30.0)),
+                                       jitter=float(spec.get("jitter_s", 1.0)),
                                        http_status_codes=list(RETRYABLE_CODES))
         options = types.HttpOptions(api_version=API_VERSION, timeout=int(float(spec.get("timeout_s", 300)) * 1000),
                                     retry_options=retry, base_url=spec.get("base_url") or None)

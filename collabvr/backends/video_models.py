@@ -60,6 +60,8 @@ class VideoModel:
     size_rule: Literal["area", "fixed"] = "area"  # area: the input's aspect within the native area
     size_multiple: int = 16  # width and height are rounded down to a multiple of this (or what the pipeline needs)
     max_frames: int | None = None  # the longest clip the model takes; longer requests are cut (and said so)
+    fixed_frames: bool = False  # always max_frames (the clip length the model was trained on; it is unreliable
+    # at other lengths), whatever was asked; the nominal seconds asked are still what the cost counts
     guidance_2: float | None = None  # Wan 2.2 A14B: guidance of the low-noise expert
     revision: str | None = None
     dtype: str = "bfloat16"
@@ -97,8 +99,9 @@ MODELS: dict[str, VideoModel] = {m.key: m for m in (
                caches=("first_block", "taylorseer"), compile_blocks=True),
     VideoModel("cogvideox-5b-i2v", "CogVideoX-5B I2V (diffusers)", "cogvideox", "CogVideoXImageToVideoPipeline",
                "THUDM/CogVideoX-5b-I2V", native=(720, 480), fps=8.0, frame_step=4, steps=50, guidance=6.0,
-               size_rule="fixed", size_multiple=8, max_frames=49, caches=("first_block", "taylorseer"),
-               attention_backends=False, notes="720x480 only, at most 49 frames (6 s at 8 fps)"),
+               size_rule="fixed", size_multiple=8, max_frames=49, fixed_frames=True,
+               caches=("first_block", "taylorseer"), attention_backends=False,
+               notes="720x480 and 49 frames (6 s at 8 fps) only"),
     VideoModel("cosmos-predict2.5-2b", "Cosmos-Predict 2.5 2B (diffusers)", "cosmos", "Cosmos2_5_PredictBasePipeline",
                "nvidia/Cosmos-Predict2.5-2B", revision="diffusers/base/post-trained", native=(1280, 704),
                fps=16.0, frame_step=4, steps=36, guidance=7.0, max_frames=93, needs_torchvision=True,
@@ -224,10 +227,13 @@ def build(spec: dict[str, Any], components: dict[str, Any] | None = None) -> "Di
 
 def frame_count(model: VideoModel, seconds: float, fps: float, max_frames: int | None = None) -> int:
     """Frames for a clip of `seconds`: step * k + 1 with step * k = round(seconds * fps) rounded down (the
-    paper's rule for Wan: 6 s at 16 fps -> 97), at least one step, at most the model's longest clip."""
+    paper's rule for Wan: 6 s at 16 fps -> 97), at least one step, at most the model's longest clip; a
+    fixed-length model (CogVideoX-5B I2V) always makes its one length."""
     step = model.frame_step
     wanted = max(step, (int(round(seconds * fps)) // step) * step) + 1
     limit = min(x for x in (max_frames, model.max_frames, 10_000) if x)
+    if model.fixed_frames:
+        wanted = limit
     if wanted > limit:
         wanted = ((limit - 1) // step) * step + 1
     return wanted
