@@ -77,12 +77,12 @@ class FakeGoogleAPI:
         self._server.server_close()
 
     # ----- scripting helpers -----------------------------------------------------------------------------
-    def veo_done(self, video: bytes, operation: str = "op1") -> None:
+    def veo_done(self, video: bytes, name: str = "models/veo-3.1-fast-generate-preview/operations/op1") -> None:
         """A Veo operation that is pending once, then done with `video` to download."""
         file_id = uuid.uuid4().hex[:10]
         self.files[file_id] = video
-        self.polls += [(200, {"name": f"models/veo/operations/{operation}", "done": False}),
-                       (200, {"name": f"models/veo/operations/{operation}", "done": True, "response": {
+        self.polls += [(200, {"name": name, "done": False}),
+                       (200, {"name": name, "done": True, "response": {
                            "@type": "type.googleapis.com/google.ai.generativelanguage.v1beta.PredictLongRunningResponse",
                            "generateVideoResponse": {"generatedSamples": [{"video": {
                                "uri": f"https://generativelanguage.googleapis.com/v1beta/files/{file_id}:download?alt=media"}}]}}})]
