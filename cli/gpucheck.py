@@ -242,8 +242,10 @@ def _engine_run(vgm: Any, image: np.ndarray, seconds: float, device: str, folder
 
 
 def measure(key: str, builder: Callable[[str], Any], *, device: str, steps: int | None = None,
-            seconds: float | None = None, fast: bool = True, native: tuple[int, int] | None = None) -> dict[str, Any]:
-    """Build, warm up and time one model with the default options (in an engine run) and the fast ones."""
+            seconds: float | None = None, fast: bool | dict[str, Any] = True,
+            native: tuple[int, int] | None = None) -> dict[str, Any]:
+    """Build, warm up and time one model with the default options (in an engine run) and the fast ones (the
+    model's fast_options, or the options given)."""
     from collabvr.backends import video_models
 
     model = video_models.MODELS[key]
@@ -267,7 +269,7 @@ def measure(key: str, builder: Callable[[str], Any], *, device: str, steps: int 
         del vgm
         _free(device)
         if fast:
-            options = video_models.fast_options(model)
+            options = fast if isinstance(fast, dict) else video_models.fast_options(model)
             vgm = _backend(key, builder(device), device, steps, options, native)
             _warm_up(vgm, image, seconds)
             quick = _timed(vgm, image, seconds, device)
@@ -293,7 +295,7 @@ def report_line(r: dict[str, Any]) -> str:
     lines = [f"{r['model']}: {r['size'][0]}x{r['size'][1]}, {r['frames']} frames at {r['fps']:g} fps "
              f"({r['video_s']:.2f} s of video), {r['steps']} steps, on {r['device']}",
              f"  default: {r['default_compute_s']:.1f} s of compute = {r['default_s_per_video_s']:.1f} s per second "
-             f"of video; peak GPU memory {r['default_peak_gib']} GiB",
+             f"of video; peak GPU memory {r['default_peak_gib']} GiB (includes the text encoder and the VAE)",
              f"  loop overhead per attempt: {r['loop_overhead_s']:.2f} s = {100 * r['loop_overhead_share']:.2f}% "
              f"of the generation (mp4 writing, SSIM, frames for the verifier, events)"]
     if "speedup" in r:
