@@ -220,7 +220,6 @@ class SessionState:
         return self.cost.minus(self.inherited_cost)
 
 
-
 def fold(events: Iterable[Event]) -> SessionState:
     """Replay a session's events into its state. The first event must be SessionStarted."""
     state: SessionState | None = None

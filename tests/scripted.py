@@ -11,10 +11,15 @@ from typing import Any
 
 import numpy as np
 
+from collabvr.artifacts import ArtifactFolder
 from collabvr.backends import (
     BackendError, BackendInfo, GeneratedClip, GenerateRequest, Plan, PlanRequest, RouteDecision, RouteRequest,
     Selection, SelectRequest, Usage, Verdict, VerifyRequest, VLMReply,
 )
+from collabvr.config import LoopConfig
+from collabvr.engine import Engine
+from collabvr.events import TaskSpec
+from collabvr.store import EventStore, MemoryEventStore
 
 
 SIZE = 32
@@ -108,6 +113,16 @@ class ScriptedVGM:
         if request.progress:
             request.progress(n, n)
         return GeneratedClip(frames=frames, fps=self.fps, info={"clip": clip_number})
+
+
+def start_engine(folder: ArtifactFolder, vlm: Any, vgm: Any = None, *, prompt: str = "Stack the blocks.",
+                 seed: int = 5, size: tuple[int, int] = (32, 64), store: EventStore | None = None,
+                 **config: Any) -> Engine:
+    """A new session on scripted backends, in memory unless a store is given; `config` is LoopConfig's."""
+    image = np.full((*size, 3), 200, dtype=np.uint8)
+    return Engine.start(store or MemoryEventStore(), folder, vlm, vgm or ScriptedVGM(),
+                        task=TaskSpec(prompt=prompt, source="upload"), input_image=image,
+                        config=LoopConfig(**config), seed=seed)
 
 
 class FlakyError(BackendError):

@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import ast
+import re
 import sys
 from pathlib import Path
 
@@ -128,3 +129,22 @@ def test_every_package_the_rules_name_exists():
     # A rule over a folder that is gone checks nothing; fail loudly instead of passing on zero files.
     for folder in ("collabvr", "storage", "ui", "cli"):
         assert _python_files(folder), f"{folder}/ has no Python files"
+
+
+def _layout_block() -> str:
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("## How the code is laid out", 1)[1]
+    return section.split("```", 2)[1]
+
+
+def test_the_readme_layout_names_every_module_and_only_modules_that_exist():
+    block = _layout_block()
+    named = set(re.findall(r"[\w/]+\.(?:py|css|js|html)\b", block))
+    existing = {p.name for p in ROOT.rglob("*") if p.suffix in (".py", ".css", ".js", ".html") and ".venv" not in p.parts}
+    assert {Path(n).name for n in named} <= existing, "the README names files that do not exist"
+    modules = [p for folder in ("cli", "collabvr", "storage", "ui") for p in (ROOT / folder).rglob("*.py")
+               if p.name != "__init__.py" and "sim" not in p.relative_to(ROOT).parts[1:2]]
+    # The panel handlers are listed by panel name, (new_session, control, ...); every other module by file.
+    unnamed = sorted(str(p.relative_to(ROOT)) for p in modules
+                     if p.name not in block and not (p.parent.name == "handlers" and p.stem in block))
+    assert not unnamed, f"the README's layout does not name {', '.join(unnamed)}"

@@ -6,7 +6,6 @@ from __future__ import annotations
 import threading
 import time
 
-import numpy as np
 import pytest
 
 from collabvr import studio as studio_module
@@ -14,16 +13,13 @@ from collabvr.artifacts import ArtifactFolder
 from collabvr.backends import BackendInfo
 from collabvr.backends.gate import GPUGate
 from collabvr.config import LoopConfig
-from collabvr.engine import Engine, EngineBusy
-from collabvr.events import TaskSpec
+from collabvr.engine import EngineBusy
 from collabvr.loop import Kind
-from collabvr.store import MemoryEventStore
 from collabvr.studio import NewSimSession, SessionBusy, Studio
 from storage import SQLiteEventStore
 
-from scripted import ScriptedVGM, ScriptedVLM, accept, plan, reject
+from scripted import ScriptedVGM, ScriptedVLM, accept, plan, reject, start_engine
 
-TASK = TaskSpec(prompt="Stack the blocks.", source="upload")
 
 
 class BlockingVGM(ScriptedVGM):
@@ -66,10 +62,6 @@ def folder(tmp_path):
     return ArtifactFolder(tmp_path / "artifacts")
 
 
-def start(folder, vlm, vgm, **config):
-    image = np.full((32, 64, 3), 200, dtype=np.uint8)
-    return Engine.start(MemoryEventStore(), folder, vlm, vgm, task=TASK, input_image=image,
-                        config=LoopConfig(**config), seed=5)
 
 
 def in_background(fn):
@@ -80,7 +72,7 @@ def in_background(fn):
 
 def test_an_edit_during_generation_is_recorded_at_once_and_the_stale_clip_is_discarded(folder):
     vgm = BlockingVGM()
-    engine = start(folder, ScriptedVLM(plans=[plan("push left")], verdicts=[accept()]), vgm, n_max=1)
+    engine = start_engine(folder, ScriptedVLM(plans=[plan("push left")], verdicts=[accept()]), vgm, n_max=1)
     engine.step()  # PLAN
     worker = in_background(engine.step)  # GENERATE, blocked inside the model
     assert vgm.started.wait(10)
@@ -107,7 +99,7 @@ def test_an_edit_during_generation_is_recorded_at_once_and_the_stale_clip_is_dis
 
 def test_an_annotation_during_generation_keeps_the_clip(folder):
     vgm = BlockingVGM()
-    engine = start(folder, ScriptedVLM(plans=[plan("a")], verdicts=[accept()]), vgm, n_max=1)
+    engine = start_engine(folder, ScriptedVLM(plans=[plan("a")], verdicts=[accept()]), vgm, n_max=1)
     engine.step()
     worker = in_background(engine.step)
     assert vgm.started.wait(10)
@@ -120,7 +112,7 @@ def test_an_annotation_during_generation_keeps_the_clip(folder):
 def test_an_override_during_the_next_generation_discards_it_and_accepts(folder):
     vgm = BlockingVGM()
     vgm.release.set()
-    engine = start(folder, ScriptedVLM(plans=[plan("a")], verdicts=[reject(0.0)]), vgm, n_max=1)
+    engine = start_engine(folder, ScriptedVLM(plans=[plan("a")], verdicts=[reject(0.0)]), vgm, n_max=1)
     for _ in range(4):  # plan, generate 1, verify 1 (reject), evolve
         engine.step()
     vgm.release.clear()
@@ -137,7 +129,7 @@ def test_an_override_during_the_next_generation_discards_it_and_accepts(folder):
 
 
 def test_a_stop_before_the_run_starts_is_kept(folder):
-    engine = start(folder, ScriptedVLM(plans=[plan("a")], verdicts=[accept()]), ScriptedVGM(), n_max=1)
+    engine = start_engine(folder, ScriptedVLM(plans=[plan("a")], verdicts=[accept()]), ScriptedVGM(), n_max=1)
     engine.clear_signals()  # what a caller does before handing run() to a thread
     engine.stop()  # the person presses Stop before the thread gets going
     engine.run(clear_signals=False)
@@ -147,7 +139,7 @@ def test_a_stop_before_the_run_starts_is_kept(folder):
 
 def test_stop_ends_a_wait_for_the_gpu_gate(folder):
     gate = GPUGate(1)
-    engine = start(folder, ScriptedVLM(plans=[plan("a")], verdicts=[accept()]), GPUVGM(), n_max=1)
+    engine = start_engine(folder, ScriptedVLM(plans=[plan("a")], verdicts=[accept()]), GPUVGM(), n_max=1)
     engine.gate = gate
     engine.step()  # PLAN (the VLM does not use the GPU)
     with gate.hold():  # another session holds the GPU
@@ -163,7 +155,7 @@ def test_stop_ends_a_wait_for_the_gpu_gate(folder):
 
 def test_wall_time_leaves_out_the_wait_for_the_gpu_gate(folder):
     gate = GPUGate(1)
-    engine = start(folder, ScriptedVLM(plans=[plan("a")], verdicts=[accept()]), GPUVGM(), n_max=1)
+    engine = start_engine(folder, ScriptedVLM(plans=[plan("a")], verdicts=[accept()]), GPUVGM(), n_max=1)
     engine.gate = gate
     engine.step()
     holder = threading.Event()

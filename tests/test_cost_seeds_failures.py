@@ -16,9 +16,8 @@ from collabvr.loop import Kind
 from collabvr.state import fold
 from collabvr.store import MemoryEventStore
 
-from scripted import FlakyError, ScriptedVGM, ScriptedVLM, accept, plan, reject
+from scripted import FlakyError, ScriptedVGM, ScriptedVLM, accept, plan, reject, start_engine
 
-TASK = TaskSpec(prompt="Stack the blocks.", source="upload")
 
 
 @pytest.fixture
@@ -26,10 +25,6 @@ def folder(tmp_path):
     return ArtifactFolder(tmp_path / "artifacts")
 
 
-def make(folder, vlm, vgm=None, store=None, seed=5, **config):
-    image = np.full((32, 64, 3), 200, dtype=np.uint8)
-    return Engine.start(store or MemoryEventStore(), folder, vlm, vgm or ScriptedVGM(), task=TASK,
-                        input_image=image, config=LoopConfig(**config), seed=seed)
 
 
 def events_of(engine, kind):
@@ -42,7 +37,7 @@ def test_a_rerun_from_the_same_seed_asks_for_the_same_seeds(folder):
     runs = []
     for _ in range(2):
         vgm = ScriptedVGM()
-        make(folder, ScriptedVLM(plans=[plan("a"), plan("b")], verdicts=[reject(0.0), accept(), accept()]), vgm,
+        start_engine(folder, ScriptedVLM(plans=[plan("a"), plan("b")], verdicts=[reject(0.0), accept(), accept()]), vgm,
              n_max=2).run()
         runs.append([r.seed for r in vgm.requests])
     assert runs[0] == runs[1] and len(set(runs[0])) == 3
@@ -50,7 +45,7 @@ def test_a_rerun_from_the_same_seed_asks_for_the_same_seeds(folder):
 
 def test_a_fork_generates_with_its_own_seeds(folder):
     vgm = ScriptedVGM()
-    engine = make(folder, ScriptedVLM(plans=[plan("a")], verdicts=[accept()]), vgm, n_max=1)
+    engine = start_engine(folder, ScriptedVLM(plans=[plan("a")], verdicts=[accept()]), vgm, n_max=1)
     engine.run()
     child_id = Engine.fork(engine.store, engine.session_id, at_seq=2)  # started + planned
     child_vgm = ScriptedVGM()
@@ -86,7 +81,7 @@ def test_regenerating_a_simulated_step_after_a_fork_can_differ(folder):
 
 def test_a_retry_after_a_failed_generation_gets_a_new_seed(folder):
     vgm = ScriptedVGM(failures=[FlakyError()])
-    make(folder, ScriptedVLM(plans=[plan("a")], verdicts=[accept()]), vgm, n_max=1, backend_retries=1).run()
+    start_engine(folder, ScriptedVLM(plans=[plan("a")], verdicts=[accept()]), vgm, n_max=1, backend_retries=1).run()
     assert len(vgm.requests) == 2 and vgm.requests[0].seed != vgm.requests[1].seed
 
 
@@ -94,7 +89,7 @@ def test_a_retry_after_a_failed_generation_gets_a_new_seed(folder):
 
 def test_failed_and_cancelled_generations_count_their_nominal_seconds(folder):
     vgm = ScriptedVGM(failures=[FlakyError(), BackendCancelled()])
-    engine = make(folder, ScriptedVLM(plans=[plan("a")], verdicts=[accept()]), vgm, n_max=1, backend_retries=2)
+    engine = start_engine(folder, ScriptedVLM(plans=[plan("a")], verdicts=[accept()]), vgm, n_max=1, backend_retries=2)
     state = engine.run()
     assert state.finished is not None
     assert state.cost.clips == 1 and state.cost.unused_generations == 2
@@ -105,7 +100,7 @@ def test_failed_and_cancelled_generations_count_their_nominal_seconds(folder):
 def test_failed_vlm_calls_count_with_their_usage(folder):
     broken = MalformedOutput("not JSON", usage=Usage(calls=2, input_tokens=300, output_tokens=40))
     vlm = ScriptedVLM(plans=[plan("a")], verdicts=[broken, accept()])
-    engine = make(folder, vlm, n_max=1)
+    engine = start_engine(folder, vlm, n_max=1)
     engine.run()  # the malformed verdict is not retried by itself
     assert engine.next_command().kind is Kind.WAIT
     state = engine.state
@@ -118,7 +113,7 @@ def test_failed_vlm_calls_count_with_their_usage(folder):
 def test_the_budget_cap_counts_failed_generations(folder):
     vgm = ScriptedVGM()
     vlm = ScriptedVLM(plans=[plan("a")], verdicts=[reject(0.0), reject(0.0)])
-    engine = make(folder, vlm, vgm, n_max=1, m=3, max_vgm_seconds=14.0, backend_retries=1)
+    engine = start_engine(folder, vlm, vgm, n_max=1, m=3, max_vgm_seconds=14.0, backend_retries=1)
     for _ in range(4):  # plan, generate 1, verify 1, evolve
         engine.step()
     vgm.failures = [FlakyError()]
@@ -131,7 +126,7 @@ def test_the_budget_cap_counts_failed_generations(folder):
 
 
 def test_a_fork_shows_its_own_cost_apart_from_what_it_inherited(folder):
-    engine = make(folder, ScriptedVLM(plans=[plan("a"), plan("b")], verdicts=[accept(), accept()]), n_max=2)
+    engine = start_engine(folder, ScriptedVLM(plans=[plan("a"), plan("b")], verdicts=[accept(), accept()]), n_max=2)
     engine.run()
     # Fork after step 1 was accepted: started, plan, clip, verify, accept = 5 events.
     child_id = Engine.fork(engine.store, engine.session_id, at_seq=5)
@@ -148,7 +143,7 @@ def test_a_fork_shows_its_own_cost_apart_from_what_it_inherited(folder):
 # ----- failures outside backend calls --------------------------------------------------------------------
 
 def test_a_missing_clip_at_accept_is_an_event_and_the_session_goes_on_once_it_is_back(folder, tmp_path):
-    engine = make(folder, ScriptedVLM(plans=[plan("a")], verdicts=[accept()]), n_max=1)
+    engine = start_engine(folder, ScriptedVLM(plans=[plan("a")], verdicts=[accept()]), n_max=1)
     for _ in range(3):  # plan, generate, verify
         engine.step()
     candidate = folder.path(engine.state.steps[0].attempts[0].generated.candidate)
@@ -176,7 +171,7 @@ def test_clips_of_different_sizes_still_make_a_final_video(folder):
             return clip
 
     vlm = ScriptedVLM(plans=[plan("a"), plan("b")], verdicts=[accept(), accept()])
-    engine = make(folder, vlm, GrowingVGM(), n_max=2)
+    engine = start_engine(folder, vlm, GrowingVGM(), n_max=2)
     state = engine.run()
     assert state.finished is not None and state.finished.n_frames == 49 + 25
     video = folder.load_clip(state.finished.final_video)
@@ -184,7 +179,7 @@ def test_clips_of_different_sizes_still_make_a_final_video(folder):
 
 
 def test_a_run_that_reaches_its_command_limit_says_so(folder):
-    engine = make(folder, ScriptedVLM(plans=[plan("a")], verdicts=[accept()]), n_max=1)
+    engine = start_engine(folder, ScriptedVLM(plans=[plan("a")], verdicts=[accept()]), n_max=1)
     state = engine.run(max_commands=2)
     assert state.finished is None
     assert "limit" in engine.last_stop and "2 commands" in engine.last_stop

@@ -4,21 +4,15 @@ the first failing frame."""
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
 from collabvr.artifacts import ArtifactFolder
-from collabvr.config import LoopConfig
-from collabvr.engine import Engine
-from collabvr.events import TaskSpec
 from collabvr.loop import Kind, evolved_prompt
 from collabvr.state import failing_frame_index
-from collabvr.store import MemoryEventStore
 
-from scripted import ScriptedVGM, ScriptedVLM, accept, plan, reject, route
+from scripted import ScriptedVGM, ScriptedVLM, accept, plan, reject, route, start_engine
 
 
-TASK = TaskSpec(prompt="Stack the blocks.", source="upload")
 
 
 @pytest.fixture
@@ -26,10 +20,6 @@ def folder(tmp_path):
     return ArtifactFolder(tmp_path / "artifacts")
 
 
-def make(folder, vlm, vgm=None, **config):
-    image = np.full((32, 64, 3), 200, dtype=np.uint8)
-    return Engine.start(MemoryEventStore(), folder, vlm, vgm or ScriptedVGM(), task=TASK, input_image=image,
-                        config=LoopConfig(**config), seed=11)
 
 
 def step_until(engine, predicate):
@@ -49,7 +39,7 @@ def test_a_rejected_fallback_propagates_the_best_attempt_and_the_run_goes_on(fol
     vlm = ScriptedVLM(plans=[plan("a"), plan("b"), plan("c")],
                       verdicts=[reject(0.1)] * 3 + [reject(0.4), accept(), accept()],
                       routes=[route("fallback")])
-    state = make(folder, vlm, vgm, n_max=3, m=3).run()
+    state = start_engine(folder, vlm, vgm, n_max=3, m=3).run()
     first = state.steps[0]
     assert first.attempts[-1].purpose == "fallback"
     assert first.status == "propagated" and first.result_attempt == 4  # the fallback had the best fraction
@@ -60,7 +50,7 @@ def test_a_rejected_fallback_propagates_the_best_attempt_and_the_run_goes_on(fol
 
 def test_an_accepted_fallback_still_finishes_the_session(folder):
     vlm = ScriptedVLM(plans=[plan("a")], verdicts=[reject(0.1)] * 2 + [accept()], routes=[route("fallback")])
-    state = make(folder, vlm, n_max=3, m=2).run()
+    state = start_engine(folder, vlm, n_max=3, m=2).run()
     assert len(state.steps) == 1 and "fallback" in state.finished.reason
 
 
@@ -68,7 +58,7 @@ def test_a_persons_route_supersedes_a_pending_vlm_route(folder):
     vgm = ScriptedVGM()
     vlm = ScriptedVLM(plans=[plan("a")], verdicts=[reject(0.1), reject(0.1), reject(0.3)],
                       routes=[route("regen", suggestion="Slower.")])
-    engine = make(folder, vlm, vgm, n_max=1, m=2)
+    engine = start_engine(folder, vlm, vgm, n_max=1, m=2)
     step_until(engine, lambda e: last_type(e) == "Routed")
     engine.request_route(1, "fallback", actor="ana", reason="the whole task in one go")
     state = engine.run()
@@ -80,7 +70,7 @@ def test_a_persons_route_supersedes_a_pending_vlm_route(folder):
 
 def test_the_latest_decision_on_a_step_wins_over_an_earlier_override_accept(folder):
     vlm = ScriptedVLM(plans=[plan("a")], verdicts=[reject(0.0), accept()])
-    engine = make(folder, vlm, n_max=1)
+    engine = start_engine(folder, vlm, n_max=1)
     step_until(engine, lambda e: e.next_command().kind is Kind.EVOLVE)
     engine.override_verdict(1, 1, "accept", actor="ana", reason="looks right to me")
     engine.step()
@@ -96,7 +86,7 @@ def test_the_latest_decision_on_a_step_wins_over_an_earlier_override_accept(fold
 def test_an_override_to_reject_after_evolution_applies_the_persons_suggestion(folder):
     vgm = ScriptedVGM()
     vlm = ScriptedVLM(plans=[plan("push left")], verdicts=[reject(0.0, "Use the red block."), accept()])
-    engine = make(folder, vlm, vgm, n_max=1)
+    engine = start_engine(folder, vlm, vgm, n_max=1)
     step_until(engine, lambda e: last_type(e) == "PromptEvolved")
     assert engine.state.steps[0].instruction == "push left Use the red block."
     engine.override_verdict(1, 1, "reject", actor="ana", reason="it was the wrong block",
@@ -110,7 +100,7 @@ def test_an_override_to_reject_after_evolution_applies_the_persons_suggestion(fo
 def test_the_router_sees_the_persons_reason_after_an_override_to_reject(folder):
     vlm = ScriptedVLM(plans=[plan("a")], verdicts=[accept("the action happened"), accept()],
                       routes=[route("regen")])
-    engine = make(folder, vlm, n_max=1, m=1)
+    engine = start_engine(folder, vlm, n_max=1, m=1)
     step_until(engine, lambda e: last_type(e) == "StepAccepted")
     engine.override_verdict(1, 1, "reject", actor="ana", reason="the cup fell over")
     engine.run()
@@ -121,7 +111,7 @@ def test_the_router_sees_the_persons_reason_after_an_override_to_reject(folder):
 def test_a_repeated_suggestion_is_appended_once(folder):
     vgm = ScriptedVGM()
     vlm = ScriptedVLM(plans=[plan("a")], verdicts=[reject(0.0, "Fix it."), reject(0.0, "Fix it."), accept()])
-    make(folder, vlm, vgm, n_max=1, m=3).run()
+    start_engine(folder, vlm, vgm, seed=11, n_max=1, m=3).run()
     assert [r.prompt for r in vgm.requests] == ["a", "a Fix it.", "a Fix it."]
 
 

@@ -137,3 +137,51 @@ def test_fork_at_a_step_regenerates_that_step_from_its_plan(make_studio):
     assert studio.next_command(child).kind is Kind.GENERATE
     with pytest.raises(DecisionError, match="no step 9"):
         studio.fork_at_step(sid, 9)
+
+
+def test_idle_engines_are_released_and_reopen_on_demand(tmp_path):
+    studio = Studio(SQLiteEventStore(tmp_path / "s.sqlite"), ArtifactFolder(tmp_path / "art"), idle_engine_s=0.0)
+    first = studio.new_sim_session(NewSimSession("maze", "easy", 1, config=LoopConfig(n_max=1)))
+    second = studio.new_sim_session(NewSimSession("maze", "easy", 2, config=LoopConfig(n_max=1)))
+    assert studio.open_engines == 2
+    time.sleep(0.01)
+    studio.forget(second)
+    studio.engine(second)  # opening one releases the others nobody used since
+    assert studio.open_engines == 1
+    studio.start_step(first)  # a released session reopens from its log
+    studio.wait(first, 30)
+    assert [e.type for e in studio.store.read(first)][-1] == "StepPlanned"
+
+
+def test_backends_are_built_once_per_process_and_shared_by_sessions(make_studio):
+    from collabvr.backends import registry
+
+    studio = make_studio()
+    a = studio.new_sim_session(NewSimSession("shapes", "easy", 1, vgm_profile="hard"))
+    b = studio.new_sim_session(NewSimSession("shapes", "easy", 2, vgm_profile="hard"))
+    assert studio.engine(a).vgm is studio.engine(b).vgm
+    assert studio.engine(a).vlm is studio.engine(b).vlm
+    assert registry.build_vgm(registry.sim_vgm_spec("shapes", "hard")) is studio.engine(a).vgm
+
+
+def test_two_sessions_asking_for_the_same_model_at_once_load_it_once():
+    import threading
+
+    from collabvr.backends import registry
+
+    builds = []
+
+    def slow_build(spec):
+        builds.append(spec)
+        time.sleep(0.3)  # a model loading
+        return object()
+
+    spec = {"kind": "test-slow", "n": time.time()}
+    got = []
+    threads = [threading.Thread(target=lambda: got.append(registry._cached("vgm", spec, slow_build)))
+               for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(builds) == 1 and got[0] is got[1] is got[2]

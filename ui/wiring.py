@@ -31,8 +31,9 @@ QUIET: dict[str, Any] = {"show_progress": "hidden"}
 def create_app(studio: Studio, store: SQLiteEventStore, artifacts: ArtifactFolder, *,
                data_dir: Path | str | None = None, default_latency: float = 0.0) -> gr.Blocks:
     """The audit app. `data_dir` (default: the artifact folder's parent, as storage.open_data_dir lays it
-    out) holds the frame cache, exports and the private folder; launch it with `launch_options(data_dir)`'s
-    allowed and blocked paths (ui.launch_paths) so that only what a person may download is served."""
+    out) holds the frame cache, exports and the private folder. Launch it serving only
+    storage.served_folders(data_dir) and blocking the database and private folder, as app.py's
+    served_paths does."""
     if artifacts is not studio.artifacts:
         raise ValueError("the Studio and the app must share one artifact folder")
     svc = Services.create(studio, store, data_dir or artifacts.root.parent, default_latency)
@@ -300,9 +301,14 @@ def _build(svc: Services, demo: gr.Blocks) -> None:
     sid.change(follow, [sid, ses["search"], ses["status"]], [ses["table"], ses["pick"]], **PRIVATE, **QUIET)
 
     # ----- what a page reload restores ----------------------------------------------------------------------------
-    sid.change(lambda s, kept: {**(kept or {}), "session_id": s}, [sid, saved], saved, **PRIVATE, **QUIET)
-    annotator.change(lambda a, kept: {**(kept or {}), "annotator": (a or "").strip()}, [annotator, saved], saved,
-                     **PRIVATE, **QUIET)
+    # Both fields are written from the page's current values, one event at a time and in order. Merging into
+    # the saved value instead lost the session id whenever a name was typed while the new session's save was
+    # still on its way: the second save still carried the old copy.
+    def remember(session_id: str, name: str) -> dict:
+        return {"session_id": session_id or "", "annotator": (name or "").strip()}
+
+    gr.on([sid.change, annotator.change], remember, [sid, annotator], saved, concurrency_limit=1,
+          concurrency_id="browser-state", **PRIVATE, **QUIET)
 
     def restore(kept, *rest):
         kept = kept or {}

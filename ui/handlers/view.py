@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from collabvr.events import BackendFailed, attempt_target
+from collabvr.events import BackendFailed, CommandFailed, attempt_target
 from collabvr.loop import Kind, next_command
 from collabvr.state import SessionState, fold
 from collabvr.store import StoreError
@@ -66,7 +66,7 @@ def session_view(svc: Services, sid: str) -> SessionView:
     state = fold(events)
     activity = svc.studio.activity(sid)
     command = next_command(state)
-    failures = [e for e in events if isinstance(e, BackendFailed)]
+    failures = [e for e in events if isinstance(e, (BackendFailed, CommandFailed))]
     current = state.current_step
     decision: list[str] = []
     failed = None
