@@ -15,7 +15,7 @@ import pytest
 from collabvr import media
 from collabvr.artifacts import ArtifactFolder
 from collabvr.backends import (
-    BackendError, ClipView, HistoryItem, JudgeRequest, MalformedOutput, PlanRequest, RouteRequest, SelectRequest,
+    BackendError, ClipView, HistoryItem, JudgeRequest, PlanRequest, RouteRequest, SelectRequest,
     VerifyRequest, gemini, registry,
 )
 from collabvr.backends.registry import BackendUnavailable

@@ -177,3 +177,25 @@ def test_missing_weights_say_where_and_how_to_fetch_them(tmp_path):
     reason = registry.unavailable("vgm", {"kind": "diffusers", "model": "ltx-video", "device": "cpu",
                                           "path": str(tmp_path / "empty")})
     assert "has no model_index.json" in reason
+
+
+def _cuda_problem() -> str:
+    from collabvr.backends import availability
+
+    return availability.cuda_problem()
+
+
+@pytest.mark.skipif(bool(_cuda_problem()), reason=f"needs a CUDA GPU ({_cuda_problem()})")
+def test_on_a_gpu_the_backend_runs_in_bf16_behind_the_gpu_gate_with_offload_and_a_cache(saved_pipeline, tmp_path):
+    from collabvr.backends.gate import GPUGate
+
+    spec = spec_for("wan2.2-ti2v-5b", saved_pipeline("wan2.2-ti2v-5b"), device="cuda",
+                    options={"cache": "first_block", "offload": "model", "vae_tiling": True})
+    vgm = registry.build_vgm(spec)
+    assert vgm.info.uses_gpu
+    gate = GPUGate(1)
+    engine = Engine.start(MemoryEventStore(), ArtifactFolder(tmp_path / "a"),
+                          ScriptedVLM(plans=[plan("slide left")], verdicts=[accept()]), vgm, task=TASK,
+                          input_image=IMAGE, config=LoopConfig(n_max=1, m=1, first_step_seconds=0.5), gate=gate)
+    assert engine.run().finished is not None
+    assert str(vgm._pipe.transformer.dtype) == "torch.bfloat16" and str(vgm._pipe.vae.dtype) == "torch.float32"

@@ -195,7 +195,7 @@ def build_cosmos25():
     """Cosmos-Predict 2.5 in miniature. concat_padding_mask=False: the real checkpoints set True, which needs
     torchvision (absent here)."""
     import torch
-    from diffusers import AutoencoderKLWan, Cosmos2_5_PredictBasePipeline, CosmosTransformer3DModel, UniPCMultistepScheduler
+    from diffusers import Cosmos2_5_PredictBasePipeline, CosmosTransformer3DModel, UniPCMultistepScheduler
     from transformers import Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration
 
     torch.manual_seed(0)
