@@ -177,7 +177,7 @@ def test_the_fast_options_are_the_ones_a_gpu_user_expects():
     from collabvr.backends import video_models
 
     wan = video_models.fast_options(video_models.MODELS["wan2.2-ti2v-5b"])
-    assert wan["cache"] == "first_block" and wan["compile"] is True and wan["attention_backend"]
+    assert wan["cache"] == "taylorseer" and wan["compile"] is True and wan["attention_backend"]
     assert "attention_backend" not in video_models.fast_options(video_models.MODELS["cogvideox-5b-i2v"])
     assert video_models.fast_options(video_models.MODELS["cosmos-predict2.5-2b"]).get("cache") is None
 

@@ -146,6 +146,8 @@ def test_speed_options_a_model_cannot_take_are_refused_with_the_reason(saved_pip
     assert "needs the flash_attn package" in registry.unavailable("vgm", spec_for("ltx-video", path,
                                                                                   options={"attention_backend": "flash"}))
     assert "unknown speed option" in registry.unavailable("vgm", spec_for("ltx-video", path, options={"turbo": 1}))
+    assert "cannot be compiled" in registry.unavailable("vgm", spec_for("ltx-video", path, options={
+        "cache": "first_block", "compile": True}))
     assert registry.unavailable("vgm", spec_for("ltx-video", path, options={"cache": "first_block",
                                                                             "vae_tiling": True})) == ""
 

@@ -145,7 +145,9 @@ def fast_options(model: VideoModel) -> dict[str, Any]:
     """The speed options a GPU user would switch on for this model (the gpucheck's "fast" run)."""
     options: dict[str, Any] = {}
     if model.caches:
-        options["cache"] = "first_block"
+        # TaylorSeer, not FirstBlockCache: the latter's hooks break torch.compile's full graph (checked on the
+        # tiny Wan: "Unsupported hasattr call"), and compile is the larger gain.
+        options["cache"] = "taylorseer"
     if model.compile_blocks:
         options["compile"] = True
     if model.attention_backends:
@@ -169,6 +171,9 @@ def options_problem(model: VideoModel, options: SpeedOptions) -> str:
     elif options.cache and options.cache not in model.caches:
         have = ", ".join(model.caches) or "none"
         problems.append(f"{model.label} has no {options.cache} step cache in diffusers 0.42 (supported: {have})")
+    if options.compile and options.cache == "first_block":
+        problems.append("the first_block cache cannot be compiled (its hooks break torch.compile's full graph); "
+                        "use cache=taylorseer with compile, or leave compile off")
     if options.compile and not model.compile_blocks:
         problems.append(f"regional compile needs repeated transformer blocks, which {model.label} does not declare")
     if options.attention_backend and not model.attention_backends:
