@@ -135,6 +135,21 @@ def test_step_caches_run_on_both_experts_of_wan_a14b(saved_pipeline):
     assert vgm._pipe.transformer.is_cache_enabled and vgm._pipe.transformer_2.is_cache_enabled
 
 
+def test_a_folder_that_does_not_load_is_a_failed_generation_saying_why(tmp_path):
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "model_index.json").write_text('{"_class_name": "WanImageToVideoPipeline", "vae": ["diffusers", "AutoencoderKLWan"]}')
+    vgm, spec = backend("wan2.2-ti2v-5b", str(broken))
+    engine = Engine.start(MemoryEventStore(), ArtifactFolder(tmp_path / "a"),
+                          ScriptedVLM(plans=[plan("slide left")], verdicts=[accept()]), vgm, task=TASK,
+                          input_image=IMAGE, config=LoopConfig(n_max=1, m=1, first_step_seconds=0.5))
+    engine.step()
+    engine.step()
+    failed = engine.state.failures[-1]
+    assert failed.role == "generate" and failed.error == "BackendError" and not failed.retryable
+    assert failed.message.startswith(f"could not load Wan 2.2 TI2V-5B (diffusers) from {broken}")
+
+
 def test_speed_options_a_model_cannot_take_are_refused_with_the_reason(saved_pipeline):
     path = saved_pipeline("ltx-video")
     assert "no first_block step cache" in registry.unavailable("vgm", spec_for("cosmos-predict2.5-2b", path,

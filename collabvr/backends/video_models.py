@@ -340,17 +340,23 @@ class DiffusersVGM:
         options: dict[str, Any] = {"dtype": dtypes, "local_files_only": True}
         if self.model.revision and not Path(self.source).expanduser().is_dir():
             options["revision"] = self.model.revision
-        if self.model.needs_guardrail and "safety_checker" not in self._components:
-            from cosmos_guardrail import CosmosSafetyChecker
-
-            self._components["safety_checker"] = CosmosSafetyChecker()
         pipeline_class = getattr(diffusers, self.model.pipeline)
         try:
+            if self.model.needs_guardrail and "safety_checker" not in self._components:
+                from cosmos_guardrail import CosmosSafetyChecker  # NVIDIA's licence requires it for Cosmos
+
+                self._components["safety_checker"] = CosmosSafetyChecker()
             pipe = pipeline_class.from_pretrained(self.source, **options, **self._components)
         except Exception as exc:
             raise BackendError(f"could not load {self.model.label} from {self.source}: {type(exc).__name__}: {exc}") from None
         pipe.set_progress_bar_config(disable=True)
-        self._apply_options(pipe)
+        try:
+            self._apply_options(pipe)
+        except Exception as exc:
+            if type(exc).__name__ == "OutOfMemoryError":
+                raise BackendError(f"{self.model.label} does not fit in GPU memory; try options offload=model") from None
+            raise BackendError(f"{self.model.label}: the speed options {self.options.as_dict()} could not be applied: "
+                               f"{type(exc).__name__}: {exc}") from None
         return pipe
 
     def adopt(self, pipe: Any) -> None:
