@@ -1,5 +1,10 @@
 """CollabVR Studio: the audit app. `python app.py` serves it on http://127.0.0.1:7860 with the simulated
-backends and a data folder under ./data; no key and no GPU needed.
+backends and a data folder under ./data; no key and no GPU needed. Real backends (Gemini, Veo, local
+transformers VLMs, diffusers video models) are offered where they can run (`python -m collabvr backends`).
+
+On a Hugging Face Space (SPACE_ID is set) it runs as it is: it binds where the Space expects
+(GRADIO_SERVER_NAME, i.e. 0.0.0.0), and the Space's own visibility decides who may open it; set the
+COLLABVR_AUTH secret to require a login as well.
 
 The composition root: parse flags, open the store, build the Studio, build the UI, launch.
 """
@@ -24,13 +29,15 @@ from storage.data_dir import ARTIFACTS_NAME, DATABASE_NAME, database_files  # no
 
 
 AUTH_ENV = "COLLABVR_AUTH"
+SPACE_ENV = "SPACE_ID"  # set by Hugging Face Spaces
 MAX_FILE_SIZE = "25mb"
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="CollabVR Studio: run, watch, steer and audit VLM-VGM sessions.")
-    parser.add_argument("--host", default="127.0.0.1",
-                        help="address to bind (default 127.0.0.1; any other address needs --auth)")
+    parser.add_argument("--host", default=default_host(),
+                        help="address to bind (default 127.0.0.1, or $GRADIO_SERVER_NAME on a Hugging Face Space; "
+                             "any other address needs --auth, except on a Space)")
     parser.add_argument("--port", type=int, default=7860, help="port (default 7860)")
     parser.add_argument("--data-dir", default=None,
                         help="folder for the database, artifacts, frame cache and exports "
@@ -44,6 +51,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--max-parallel-generations", type=int, default=1,
                         help="generations that may run at once across sessions (default 1: one GPU)")
     return parser.parse_args(argv)
+
+
+def on_space() -> bool:
+    return bool(os.environ.get(SPACE_ENV))
+
+
+def default_host() -> str:
+    """127.0.0.1; on a Hugging Face Space, the address the Space routes to."""
+    return os.environ.get("GRADIO_SERVER_NAME", "0.0.0.0") if on_space() else "127.0.0.1"
 
 
 def is_loopback(host: str) -> bool:
@@ -100,7 +116,10 @@ def served_paths(data_dir: Path, database: Path) -> dict[str, list[str]]:
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     auth = parse_auth(args.auth or os.environ.get(AUTH_ENV))
-    if auth is None and (not is_loopback(args.host) or args.share):
+    if auth is None and on_space() and not args.share:
+        print(f"CollabVR Studio on a Space: the Space's visibility controls access (set ${AUTH_ENV} for a login)",
+              file=sys.stderr)
+    elif auth is None and (not is_loopback(args.host) or args.share):
         raise SystemExit(f"refusing to serve on {args.host if not args.share else 'a share link'} without a login: "
                          f"pass --auth user:password (or set ${AUTH_ENV})")
     if args.sim_latency < 0 or args.sim_latency > 600:

@@ -424,7 +424,8 @@ class Engine:
         view = self._clip_view(state, attempt)
         request = VerifyRequest(task_prompt=state.task_prompt, input_image=self._input_image(state),
                                 instruction=attempt.prompt, target_state=step.plan.target_state, clip=view,
-                                seed=self._seed(state, command, step.number, attempt.number, "verify"))
+                                seed=self._seed(state, command, step.number, attempt.number, "verify"),
+                                current_frame=self.artifacts.load_frame(step.start_frame))
         with self._call(self.vlm) as timing:
             reply = self.vlm.verify(request)
         verdict = reply.value

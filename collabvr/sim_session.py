@@ -5,6 +5,7 @@ line alike."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from collabvr.artifacts import ArtifactFolder
 from collabvr.backends import registry
@@ -27,6 +28,9 @@ class NewSimSession:
     latency_s: float = 0.0
     config: LoopConfig = field(default_factory=LoopConfig)
     title: str = ""
+    # A real VLM (a registry spec, e.g. Gemini) in place of the simulated one: it plans and verifies the
+    # simulated task from its pixels, as it would a real one; the simulated world's success test still judges.
+    vlm_spec: dict[str, Any] | None = None
 
 
 def start_sim_session(store: EventStore, artifacts: ArtifactFolder, spec: NewSimSession, *,
@@ -38,7 +42,7 @@ def start_sim_session(store: EventStore, artifacts: ArtifactFolder, spec: NewSim
 
     seed = int(spec.seed)
     task = make_task(spec.family, spec.difficulty, seed)
-    vlm_spec = registry.sim_vlm_spec(spec.family, spec.vlm_profile, latency_s=spec.latency_s)
+    vlm_spec = spec.vlm_spec or registry.sim_vlm_spec(spec.family, spec.vlm_profile, latency_s=spec.latency_s)
     vgm_spec = registry.sim_vgm_spec(spec.family, spec.vgm_profile, latency_s=spec.latency_s)
     vlm, vgm = registry.build_vlm(vlm_spec), registry.build_vgm(vgm_spec)
     task_spec = TaskSpec(prompt=task.prompt, source="sim", family=spec.family, difficulty=spec.difficulty,

@@ -22,7 +22,7 @@ from collabvr.backends import registry
 from collabvr.backends.gate import GPUGate
 from collabvr.config import LoopConfig
 from collabvr.engine import DecisionError, Engine, check_prompt
-from collabvr.events import Event
+from collabvr.events import Event, TaskSpec
 from collabvr.loop import Command, next_command
 from collabvr.sim_session import NewSimSession, start_sim_session
 from collabvr.state import SessionState, fold
@@ -85,11 +85,12 @@ class Studio:
         return engine.session_id
 
     def new_upload_session(self, image: np.ndarray, prompt: str, vlm_key: str, vgm_key: str,
-                           config: LoopConfig | None = None, title: str = "") -> str:
-        """Start a session on a person's image and prompt. The image and prompt are checked first; a backend
-        that cannot run here raises registry.BackendUnavailable with the reason."""
+                           config: LoopConfig | None = None, title: str = "", seed: int = 0) -> str:
+        """Start a session on a person's image and prompt with real backends. The image and prompt are checked
+        first; a backend that cannot run here (or a simulated one, which only knows its own world) raises
+        registry.BackendUnavailable with the reason. Models load on the session's first call, not here."""
         check_image(image)
-        check_prompt(prompt, "task prompt")
+        text = check_prompt(prompt, "task prompt")
         chosen = {(c.role, c.key): c for c in registry.choices()}
         for role, key in (("vlm", vlm_key), ("vgm", vgm_key)):
             choice = chosen.get((role, key))
@@ -101,7 +102,16 @@ class Studio:
                 raise registry.BackendUnavailable(
                     f"{choice.label} only understands the simulated world's own tasks; pick a simulated task, "
                     "or a real backend for an uploaded image")
-        raise registry.BackendUnavailable("no real backend can run in this build")
+        vlm_spec, vgm_spec = chosen[("vlm", vlm_key)].spec, chosen[("vgm", vgm_key)].spec
+        vlm, vgm = registry.build_vlm(vlm_spec), registry.build_vgm(vgm_spec)
+        engine = Engine.start(self.store, self.artifacts, vlm, vgm, task=TaskSpec(prompt=text, source="upload"),
+                              input_image=image, config=config, seed=int(seed), title=title.strip() or text[:80],
+                              vlm_label=registry.label(vlm, vlm_spec), vgm_label=registry.label(vgm, vgm_spec),
+                              gate=self.gate)
+        with self._lock:
+            self._engines[engine.session_id] = engine
+            self._used[engine.session_id] = time.monotonic()
+        return engine.session_id
 
     def engine(self, session_id: str) -> Engine:
         """The session's engine, rebuilt from the backends it recorded if this process has not opened it

@@ -29,8 +29,9 @@ class AppServer:
     """`python app.py` on a data dir; start, stop (SIGTERM, then SIGKILL) and restart on the same dir and port."""
 
     def __init__(self, root: Path, *, sim_latency: float | None = None, port: int | None = None,
-                 host: str = "127.0.0.1") -> None:
+                 host: str = "127.0.0.1", env: dict[str, str] | None = None) -> None:
         self.root = root
+        self.extra_env = dict(env or {})  # e.g. COLLABVR_BACKENDS: backends registered for a test
         self.data_dir = root / "data"
         self.sim_latency = sim_latency
         self.host = host
@@ -51,6 +52,7 @@ class AppServer:
                "GRADIO_TEMP_DIR": str(self.root / "gradio"), "PYTHONUNBUFFERED": "1"}
         env.pop("COLLABVR_AUTH", None)
         env.pop("COLLABVR_DATA_DIR", None)
+        env.update(self.extra_env)
         cmd = [sys.executable, "app.py", "--host", self.host, "--port", str(self.port),
                "--data-dir", str(self.data_dir)]
         if self.sim_latency is not None:

@@ -183,11 +183,13 @@ def test_sessions_resume_without_a_rebuildable_backend_is_a_clear_error(tmp_path
     engine = Engine.start(store, artifacts, None, None,  # type: ignore[arg-type]
                           task=TaskSpec(prompt="stack the cups", source="upload"),
                           input_image=np.zeros((16, 16, 3), np.uint8),
-                          vlm_label=BackendLabel(name="Gemini", simulated=False, spec={"kind": "gemini"}),
+                          vlm_label=BackendLabel(name="Gemini", simulated=False,
+                                                 spec={"kind": "gemini", "api_key_env": ["COLLABVR_NO_SUCH_KEY"]}),
                           vgm_label=BackendLabel(name="Veo", simulated=False, spec={"kind": "veo"}))
     result = cli("sessions", "resume", engine.session_id, "--db", str(db))
     assert result.returncode == 2
-    assert f"cannot resume session {engine.session_id}" in result.stderr and "'gemini'" in result.stderr
+    assert f"cannot resume session {engine.session_id}" in result.stderr
+    assert "gemini cannot run here: no API key: set COLLABVR_NO_SUCH_KEY" in result.stderr
 
 
 def test_sessions_export_and_import_round_trip(recorded, tmp_path):

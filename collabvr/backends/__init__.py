@@ -5,18 +5,26 @@
 - `registry`: which backends exist, whether each can run here, building one from a recorded spec (once
   per process), and the success test of a simulated task.
 - `gate`: the one GPU gate every model on the GPU waits for.
+- `availability`: the cheap probes behind each backend's availability line (key, CUDA, cached weights).
+- `prompts`, `prompted`: the prompt of each VLM role and the repair-once loop every real VLM shares.
+- `gemini`, `local_vlm`: real VLMs (google-genai; transformers). `video_models`, `veo`: real VGMs
+  (diffusers, one table of models; google-genai). Each imports its heavy library only when used.
 
 The protocols and schemas are re-exported here, so `from collabvr.backends import VLM, Plan` works.
 """
 
 from collabvr.backends.protocols import (
     VGM, VLM, BackendCancelled, BackendError, BackendInfo, ClipView, GeneratedClip, GenerateRequest, HistoryItem,
-    MalformedOutput, PlanRequest, RouteRequest, SelectRequest, SplitContext, Usage, VerifyRequest, VLMReply,
+    JudgeRequest, MalformedOutput, PlanRequest, RouteRequest, RubricJudge, SelectRequest, SplitContext, Usage,
+    VerifyRequest, VLMReply,
 )
-from collabvr.backends.schemas import ErrorType, Plan, RouteDecision, Selection, Verdict
+from collabvr.backends.schemas import (
+    CriterionScore, ErrorType, Plan, RouteDecision, RubricJudgement, Selection, Verdict,
+)
 
 __all__ = [
-    "VGM", "VLM", "BackendCancelled", "BackendError", "BackendInfo", "ClipView", "ErrorType", "GeneratedClip",
-    "GenerateRequest", "HistoryItem", "MalformedOutput", "Plan", "PlanRequest", "RouteDecision", "RouteRequest",
-    "SelectRequest", "Selection", "SplitContext", "Usage", "Verdict", "VerifyRequest", "VLMReply",
+    "VGM", "VLM", "BackendCancelled", "BackendError", "BackendInfo", "ClipView", "CriterionScore", "ErrorType",
+    "GeneratedClip", "GenerateRequest", "HistoryItem", "JudgeRequest", "MalformedOutput", "Plan", "PlanRequest",
+    "RouteDecision", "RouteRequest", "RubricJudge", "RubricJudgement", "SelectRequest", "Selection", "SplitContext",
+    "Usage", "Verdict", "VerifyRequest", "VLMReply",
 ]

@@ -1,6 +1,7 @@
 """What the engine asks of its models: the VLM and VGM protocols, their requests, replies and errors.
 
-The VLM plays four roles (plan, verify, route, select); each answers with one of the pydantic models in
+The VLM plays four roles in the loop (plan, verify, route, select; prompted VLMs also judge a finished video
+against a rubric); each answers with one of the pydantic models in
 `schemas.py`. The VGM turns (image, prompt, seconds, seed) into frames. Backends raise `BackendError` for
 anything that went wrong; the engine turns it into a `BackendFailed` event and never guesses a result in
 its place.
@@ -16,7 +17,7 @@ from typing import Callable, Generic, Literal, Protocol, TypeVar, runtime_checka
 import numpy as np
 from pydantic import BaseModel
 
-from collabvr.backends.schemas import Plan, RouteDecision, Selection, Verdict
+from collabvr.backends.schemas import Plan, RouteDecision, RubricJudgement, Selection, Verdict
 
 
 # ----- requests ---------------------------------------------------------------------------------------
@@ -73,6 +74,7 @@ class VerifyRequest:
     target_state: str
     clip: ClipView
     seed: int
+    current_frame: np.ndarray | None = None  # the frame the attempt started from (the step's conditioning frame)
 
 
 @dataclass
@@ -95,6 +97,18 @@ class SelectRequest:
     input_image: np.ndarray
     clips: list[ClipView]
     seed: int
+
+
+@dataclass
+class JudgeRequest:
+    """Grade a finished video against a rubric (one criterion per line or paragraph of `rubric`)."""
+
+    task_prompt: str
+    rubric: str
+    input_image: np.ndarray
+    clip: ClipView
+    seed: int
+    reference_image: np.ndarray | None = None  # a ground-truth final image, where the benchmark has one
 
 
 @dataclass
@@ -194,6 +208,15 @@ class VLM(Protocol):
     def route(self, request: RouteRequest) -> VLMReply[RouteDecision]: ...
 
     def select(self, request: SelectRequest) -> VLMReply[Selection]: ...
+
+
+@runtime_checkable
+class RubricJudge(Protocol):
+    """A VLM that can also grade a finished video against a benchmark's rubric (the prompted VLMs can)."""
+
+    info: BackendInfo
+
+    def judge(self, request: JudgeRequest) -> VLMReply[RubricJudgement]: ...
 
 
 @runtime_checkable

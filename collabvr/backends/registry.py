@@ -1,8 +1,16 @@
 """Which backends exist, whether each can run here, and how to build one from the spec a session recorded.
 
-A spec is a small JSON-able dict such as {"kind": "sim", "family": "maze", "profile": "paper"}. It is
-stored in `SessionStarted`, so a session can be resumed in another process with the same backends.
-Backends that cannot run here are listed with the reason, never silently replaced by another.
+A spec is a small JSON-able dict such as {"kind": "sim", "family": "maze", "profile": "paper"} or
+{"kind": "diffusers", "model": "wan2.2-ti2v-5b"}. It is stored in `SessionStarted`, so a session can be
+resumed in another process with the same backends; it never holds a secret (API keys are read from the
+environment when a backend is built). Backends that cannot run here are listed with the reason, never
+silently replaced by another.
+
+Kinds: "sim" (the simulated world), "gemini" and "transformers" (VLMs), "diffusers" and "veo" (VGMs). The
+catalog lists the models of each; more can be registered without code through a JSON file named by
+$COLLABVR_BACKENDS (e.g. a fine-tuned checkpoint in a local folder):
+    [{"role": "vgm", "key": "my-wan", "label": "My Wan", "spec": {"kind": "diffusers",
+      "model": "wan2.2-ti2v-5b", "path": "/models/my-wan"}}, ...]
 
 Building is cached for the life of the process: every session with the same spec shares one backend, so a
 real model loads once however many sessions use it (backends must therefore be safe to call from several
@@ -12,8 +20,10 @@ threads; the GPU gate, not the backend, keeps two calls off one GPU).
 from __future__ import annotations
 
 import json
+import os
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable, TypeVar
 
 import numpy as np
@@ -36,6 +46,7 @@ class BackendChoice:
     simulated: bool
     available: bool
     why_not: str = ""
+    spec: dict[str, Any] = field(default_factory=dict)  # what build_vlm / build_vgm take
 
 
 def sim_vlm_spec(family: str, profile: str = "gemini-2.5-pro-paper", latency_s: float = 0.0) -> dict[str, Any]:
@@ -109,7 +120,10 @@ def _build_vlm(spec: dict[str, Any]) -> VLM:
             from collabvr.sim.latency import SlowVLM
             vlm = SlowVLM(vlm, latency)
         return vlm
-    raise BackendUnavailable(f"no VLM backend of kind {kind!r} in this build (available: the simulated VLM)")
+    if kind in REAL_VLM_KINDS:
+        return _build_real(REAL_VLM_KINDS[kind], spec)
+    raise BackendUnavailable(f"no VLM backend of kind {kind!r} in this build "
+                             f"(kinds: sim, {', '.join(REAL_VLM_KINDS)})")
 
 
 def _build_vgm(spec: dict[str, Any]) -> VGM:
@@ -130,7 +144,42 @@ def _build_vgm(spec: dict[str, Any]) -> VGM:
             from collabvr.sim.latency import SlowVGM
             vgm = SlowVGM(vgm, latency)
         return vgm
-    raise BackendUnavailable(f"no VGM backend of kind {kind!r} in this build (available: the simulated VGM)")
+    if kind in REAL_VGM_KINDS:
+        return _build_real(REAL_VGM_KINDS[kind], spec)
+    raise BackendUnavailable(f"no VGM backend of kind {kind!r} in this build "
+                             f"(kinds: sim, {', '.join(REAL_VGM_KINDS)})")
+
+
+# The modules behind each real kind; each has unavailable(spec) -> str and build(spec). They import their
+# heavy libraries (torch, diffusers, transformers, google-genai) only inside those functions.
+REAL_VLM_KINDS = {"gemini": "collabvr.backends.gemini", "transformers": "collabvr.backends.local_vlm"}
+REAL_VGM_KINDS = {"diffusers": "collabvr.backends.video_models", "veo": "collabvr.backends.veo"}
+BACKENDS_FILE_ENV = "COLLABVR_BACKENDS"
+
+
+def _module(name: str) -> Any:
+    import importlib
+
+    return importlib.import_module(name)
+
+
+def unavailable(role: str, spec: dict[str, Any]) -> str:
+    """Why the backend of a spec cannot run here ("" when it can); cheap (no model is loaded)."""
+    kinds = REAL_VLM_KINDS if role == "vlm" else REAL_VGM_KINDS
+    kind = spec.get("kind")
+    if kind == "sim":
+        return ""
+    if kind not in kinds:
+        return f"no {role.upper()} backend of kind {kind!r} in this build"
+    return _module(kinds[kind]).unavailable(spec)
+
+
+def _build_real(module_name: str, spec: dict[str, Any]) -> Any:
+    module = _module(module_name)
+    problem = module.unavailable(spec)
+    if problem:
+        raise BackendUnavailable(f"{spec.get('model') or spec.get('kind')} cannot run here: {problem}")
+    return module.build(spec)
 
 
 def label(backend: VLM | VGM, spec: dict[str, Any]) -> BackendLabel:
@@ -154,21 +203,64 @@ def judge_for(task: TaskSpec) -> Callable[[np.ndarray], tuple[bool, float]] | No
     return sim_judge(make_task(task.family, task.difficulty, task.task_seed))
 
 
+def catalog() -> list[tuple[str, str, str, dict[str, Any]]]:
+    """The real backends this build knows: (role, key, label, spec), then those registered in
+    $COLLABVR_BACKENDS."""
+    from collabvr.backends import gemini, local_vlm, veo, video_models
+
+    listed: list[tuple[str, str, str, dict[str, Any]]] = [
+        ("vlm", "gemini", "Gemini 2.5 Pro (google-genai)", {"kind": "gemini", "model": gemini.DEFAULT_MODEL}),
+        ("vlm", "gemini-2.5-flash", "Gemini 2.5 Flash (google-genai)", {"kind": "gemini", "model": "gemini-2.5-flash"}),
+    ]
+    listed += [("vlm", m.key, m.label, {"kind": "transformers", "model": m.key}) for m in local_vlm.MODELS.values()]
+    listed += [("vgm", m.key, m.label, {"kind": "diffusers", "model": m.key}) for m in video_models.MODELS.values()]
+    listed += [("vgm", "veo-3.1-fast", "Veo 3.1 Fast (google-genai)", {"kind": "veo", "model": veo.DEFAULT_MODEL}),
+               ("vgm", "veo-3.1", "Veo 3.1 (google-genai)", {"kind": "veo", "model": "veo-3.1-generate-preview"})]
+    return listed
+
+
+def registered() -> tuple[list[tuple[str, str, str, dict[str, Any]]], str]:
+    """The backends registered in the JSON file $COLLABVR_BACKENDS names, and a problem reading it ("" if
+    none)."""
+    name = os.environ.get(BACKENDS_FILE_ENV, "").strip()
+    if not name:
+        return [], ""
+    try:
+        entries = json.loads(Path(name).read_text())
+        listed = []
+        for entry in entries:
+            role, key, spec = entry["role"], str(entry["key"]), dict(entry["spec"])
+            if role not in ("vlm", "vgm"):
+                raise ValueError(f"role must be vlm or vgm, not {role!r}")
+            listed.append((role, key, str(entry.get("label") or key), spec))
+        return listed, ""
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        return [], f"the backends file {name} (${BACKENDS_FILE_ENV}) could not be read: {type(exc).__name__}: {exc}"
+
+
 def choices() -> list[BackendChoice]:
-    """Every backend this build knows, with an honest availability line."""
+    """Every backend this build knows, with an honest availability line: why each one that cannot run here
+    cannot (no API key, no CUDA device, weights not in the cache with the command that fetches them, a
+    missing package)."""
     from collabvr.sim.vgm import PROFILES
     from collabvr.sim.vlm import VERIFIER_PROFILES
 
-    listed = [BackendChoice(f"sim:{p}", "vlm", f"Simulated VLM (verifier errs like {p})", True, True)
-              for p in VERIFIER_PROFILES]
-    listed += [BackendChoice(f"sim:{p}", "vgm", f"Simulated VGM ({p} profile)", True, True) for p in PROFILES]
-    listed += [
-        BackendChoice("gemini", "vlm", "Gemini 2.5 Pro (google-genai)", False, False,
-                      "not built yet: the prompted Gemini backend is a later issue"),
-        BackendChoice("transformers", "vlm", "Local Qwen-VL (transformers)", False, False,
-                      "not built yet: the local transformers backend is a later issue"),
-        BackendChoice("diffusers", "vgm", "Wan / LTX / CogVideoX / Cosmos (diffusers)", False, False,
-                      "not built yet, and this machine has no GPU"),
-        BackendChoice("veo", "vgm", "Veo (google-genai)", False, False, "not built yet: a later issue"),
-    ]
+    listed = [BackendChoice(f"sim:{p}", "vlm", f"Simulated VLM (verifier errs like {p})", True, True,
+                            spec={"kind": "sim", "profile": p}) for p in VERIFIER_PROFILES]
+    listed += [BackendChoice(f"sim:{p}", "vgm", f"Simulated VGM ({p} profile)", True, True,
+                             spec={"kind": "sim", "profile": p}) for p in PROFILES]
+    extra, problem = registered()
+    for role, key, label, spec in catalog() + extra:
+        why_not = unavailable(role, spec)
+        listed.append(BackendChoice(key, role, label, False, not why_not, why_not, spec))
+    if problem:
+        listed.append(BackendChoice("registered", "vgm", "Registered backends", False, False, problem))
     return listed
+
+
+def spec_for(role: str, key: str) -> BackendChoice:
+    """The listed backend of `role` with `key`; BackendUnavailable if there is none."""
+    for choice in choices():
+        if choice.role == role and choice.key == key:
+            return choice
+    raise BackendUnavailable(f"unknown {role.upper()} backend {key!r}")

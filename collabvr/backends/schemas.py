@@ -75,3 +75,35 @@ class Selection(BaseModel):
 
     best_index: int = Field(ge=0)
     reason: str
+
+
+class CriterionScore(BaseModel):
+    """One criterion of a rubric, scored."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    criterion: str
+    score: float = Field(ge=0.0)
+    max_score: float = Field(gt=0.0)
+    reason: str
+
+    @model_validator(mode="after")
+    def _score_within_max(self) -> "CriterionScore":
+        if self.score > self.max_score:
+            raise ValueError(f"score {self.score:g} is above max_score {self.max_score:g}")
+        return self
+
+
+class RubricJudgement(BaseModel):
+    """The rubric judge's scores of a finished video (benchmarks such as Gen-ViRe grade videos this way):
+    one entry per criterion of the rubric, in its order."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    criteria: list[CriterionScore] = Field(min_length=1)
+    summary: str = ""
+
+    @property
+    def normalized_score(self) -> float:
+        """Points earned over points possible, in [0, 1]."""
+        return sum(c.score for c in self.criteria) / sum(c.max_score for c in self.criteria)

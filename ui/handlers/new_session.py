@@ -76,6 +76,17 @@ def _sim_profile(role: str, key: str | None) -> str:
     return choice.key.removeprefix("sim:")
 
 
+def _real_vlm_for_sim(key: str | None) -> dict | None:
+    """A real VLM may plan and verify a simulated task (it reads the pixels like any image): its spec, or None
+    for a simulated VLM."""
+    choice = _choice("vlm", key)
+    if choice.simulated:
+        return None
+    if not choice.available:
+        raise registry.BackendUnavailable(f"{choice.label} cannot run here: {choice.why_not}")
+    return choice.spec
+
+
 def loop_config(n_max: Any, m: Any, first_seconds: Any, later_seconds: Any,
                 breakpoints: list[str] | None) -> LoopConfig:
     return LoopConfig(n_max=int(n_max), m=int(m), first_step_seconds=float(first_seconds),
@@ -120,8 +131,10 @@ def new_session(svc: Services, source: str, family: str, difficulty: str, seed: 
                 raise DecisionError(f"the task prompt has {len(prompt)} characters; at most {MAX_PROMPT_CHARS}")
             created.append(svc.studio.new_upload_session(image, prompt, vlm_key, vgm_key, config, title))
         else:
-            spec = NewSimSession(family=family, difficulty=difficulty, seed=int(seed or 0),
-                                 vlm_profile=_sim_profile("vlm", vlm_key), vgm_profile=_sim_profile("vgm", vgm_key),
+            real_vlm = _real_vlm_for_sim(vlm_key)
+            spec = NewSimSession(family=family, difficulty=difficulty, seed=int(seed or 0), vlm_spec=real_vlm,
+                                 vlm_profile=_sim_profile("vlm", vlm_key) if real_vlm is None else "gemini-2.5-pro",
+                                 vgm_profile=_sim_profile("vgm", vgm_key),
                                  latency_s=float(latency if latency is not None else svc.default_latency),
                                  config=config, title=title)
             created.append(svc.studio.new_sim_session(spec))
