@@ -36,6 +36,9 @@ class Links:
     def frame_urls(self, clip, indices):
         return {i: f"/file={clip.sha256}_{i}.png" for i in indices}
 
+    def poster_url(self, clip):
+        return f"/file={clip.sha256}_0_full.png"
+
 
 class Tags(HTMLParser):
     def __init__(self) -> None:
@@ -112,7 +115,8 @@ def test_every_model_and_person_written_string_is_shown_escaped_and_never_as_mar
     # The prompt diff escapes the words it marks, too.
     assert re.search(r"<ins>[^<]*&lt;u-suggestion3", html)
     assert 'class="route by-vlm"' in html and 'class="route by-human"' in html
-    assert re.search(r'by a person \(done\): .*asked by &lt;u-route-person', html)
+    assert re.search(r'requested by &lt;u-route-person.*? at [-\d]+ [:\d]+</span> \(done\): &lt;u-route-reason', html)
+    assert "by a person" not in html
 
 
 def test_the_status_line_escapes_what_the_worker_reports(tmp_path):

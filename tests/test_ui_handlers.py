@@ -55,7 +55,20 @@ def test_preview_shows_the_sim_task_image_and_prompt():
 def test_availability_is_honest_about_real_backends():
     text = handlers.availability_markdown()
     assert "✔ available" in text and "not built yet" in text
-    assert any("(unavailable)" in label for label, _ in handlers.backend_choices("vgm"))
+    labels = [label for label, _ in handlers.backend_choices("vgm")]
+    assert any(label.startswith("✘") and "(unavailable here)" in label for label in labels)
+    assert not labels[0].startswith("✘"), "a backend that can run here comes first"
+
+
+def test_every_reason_the_chosen_backends_cannot_run_is_named_before_start():
+    problems = handlers.backend_problems("sim", "gemini", "diffusers")
+    assert len(problems) == 2 and problems[0].startswith("VLM") and problems[1].startswith("VGM")
+    assert all("cannot run here" in p for p in problems)
+    assert handlers.backend_problems("sim", "sim:gemini-2.5-pro", "sim:default") == []
+    upload = handlers.backend_problems("upload", "sim:gemini-2.5-pro", "sim:default")
+    assert len(upload) == 2 and all("only understands the simulated world" in p for p in upload)
+    assert handlers.backend_check("sim", "sim:gemini-2.5-pro", "sim:default").startswith("✔")
+    assert handlers.backend_check("sim", "gemini", "diffusers").count("⚠") == 2
 
 
 def test_new_sim_session_steps_and_runs_to_the_end(svc):
@@ -93,7 +106,7 @@ def test_override_reject_then_accept_is_shown_with_who_and_why(svc):
     message = handlers.override(svc, sid, "step:1/attempt:1", "reject", "the disc went right", "go left", ANN)
     assert message.startswith("✔"), message
     html = handlers.session_view(svc, sid).timeline
-    assert 'class="human-decision"' in html and "overridden to <b>reject</b> by ana" in html
+    assert 'class="human-decision override current"' in html and "overridden to <b>reject</b> by ana" in html
     assert "the disc went right" in html
     assert 'class="verdict-badge reject"' in html
 
