@@ -75,7 +75,7 @@ def _build(svc: Services, demo: gr.Blocks) -> None:
         # The open session's id: shown, copyable, not editable (open another in the Sessions tab).
         sid = gr.Textbox("", label="Open session", interactive=False, elem_id="session-id", scale=1,
                          min_width=140, placeholder="none yet")
-        annotator = gr.Textbox("", label="Your name (annotator)", max_length=80,
+        annotator = gr.Textbox("", label="Annotator (your name)", max_length=80,
                                placeholder="needed to decide and label",
                                elem_id="annotator", scale=1, min_width=160)
     with gr.Tabs(elem_id="tabs") as tabs:
