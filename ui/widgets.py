@@ -8,7 +8,7 @@ import gradio as gr
 
 HINTS = {
     "n_max": "most planning steps (paper: 3)",
-    "m": "tries per step, then routing (paper: 3)",
+    "m": "tries per step (paper: 3)",
     "vlm": "vision-language model: plans each step, verifies each clip, routes failures",
     "vgm": "video generation model: turns the current frame and the instruction into a clip",
     "first_seconds": "step 1 and fallback clips",
