@@ -300,3 +300,71 @@ def test_the_browser_key_moves_out_of_the_served_folder_and_is_kept(tmp_path):
     assert not (data / "browser-state.key").exists()
     assert (data / "private" / "browser-state.key").read_text().strip() == "kept-from-an-older-version"
     assert _browser_secret(data) == "kept-from-an-older-version"  # the next launch reads the same key
+
+
+def badge_of(view) -> str:
+    return re.search(r'class="status-badge status-(\w+)"', view.status).group(1)
+
+
+def test_the_badge_says_what_is_true_and_never_running_while_nothing_runs(svc):
+    sid = start(svc, breakpoints=())
+    assert badge_of(handlers.session_view(svc, sid)) == "idle"
+    handlers.step(svc, sid)
+    handlers.wait_idle(svc, sid)
+    view = handlers.session_view(svc, sid)
+    assert badge_of(view) == "idle" and "running" not in view.status
+    assert view.worker_note == "✔ Step ended: ran plan step 1"
+    handlers.set_breakpoints(svc, sid, ["after_verify"], ANN)
+    drive(svc, sid)
+    view = handlers.session_view(svc, sid)
+    assert badge_of(view) == "held" and "running" not in view.status
+    assert handlers.list_sessions(svc, "", "held")[1] == [sid] and handlers.list_sessions(svc, "", "idle")[1] == []
+    handlers.set_breakpoints(svc, sid, [], ANN)
+    handlers.run(svc, sid)
+    handlers.wait_idle(svc, sid)
+    view = handlers.session_view(svc, sid)
+    assert badge_of(view) == "finished" and view.worker_note.startswith("✔ Run ended: finished")
+    assert handlers.list_sessions(svc, "", "all")[0][0][2] == "finished"
+
+
+def test_decisions_follow_the_attempt_the_loop_is_on_and_name_it(svc):
+    sid = start(svc, m=3)
+    drive(svc, sid)
+    assert handlers.session_view(svc, sid).focus_attempt == "step:1/attempt:1"
+    assert handlers.override(svc, sid, "step:1/attempt:1", "reject", "short", "", ANN).startswith("✔")
+    drive(svc, sid)  # evolve, generate and verify attempt 2: held after verification again
+    view = handlers.session_view(svc, sid)
+    assert view.focus_attempt == "step:1/attempt:2" and view.decision_attempts[-1] == "step:1/attempt:2"
+    line, accept, reject = handlers.decision_focus(svc, sid, view.focus_attempt)
+    assert "step 1, attempt 2" in line and "The loop is on this attempt." in line
+    assert (accept, reject) == ("accept step 1 · attempt 2", "reject step 1 · attempt 2")
+    line, _, _ = handlers.decision_focus(svc, sid, "step:1/attempt:1")
+    assert "The loop is on step 1, attempt 2, not this one." in line
+
+
+def test_every_override_of_an_attempt_stays_in_the_timeline_in_order(svc):
+    sid = start(svc)
+    drive(svc, sid)
+    handlers.override(svc, sid, "step:1/attempt:1", "reject", "first look", "", ANN)
+    handlers.override(svc, sid, "step:1/attempt:1", "accept", "second look", "", "bo")
+    html = handlers.session_view(svc, sid).timeline
+    first, second = html.index("first look"), html.index("second look")
+    assert first < second
+    assert "overridden to <b>reject</b> by ana" in html and "overridden to <b>accept</b> by bo" in html
+    handlers.set_breakpoints(svc, sid, [], ANN)
+    handlers.step(svc, sid)  # the loop accepts the attempt a person accepted
+    handlers.wait_idle(svc, sid)
+    step_status = re.search(r'<span class="step-status">([^<]*)</span>', handlers.session_view(svc, sid).timeline)
+    assert re.fullmatch(r"accepted \(attempt 1, accepted by bo at [-\d]+ [:\d]+\)", step_status.group(1))
+
+
+def test_a_fork_is_listed_with_the_step_it_was_forked_at(svc):
+    sid = start(svc, breakpoints=())
+    handlers.run(svc, sid)
+    handlers.wait_idle(svc, sid)
+    fork_id, _ = handlers.fork(svc, sid, "step 2")
+    rows = {row[0]: row for row in handlers.list_sessions(svc, "", "all")[0]}
+    assert rows[fork_id][4] == f"{sid} (step 2)" and rows[fork_id][1].endswith("(fork at step 2)")
+    html = handlers.session_view(svc, fork_id).timeline
+    assert f"forked from <code>{sid}</code> at step 2 (event" in html
+    assert "[SIMULATED]" not in html.split('<div class="session-title">', 1)[1].split("</div>", 1)[0]
