@@ -23,6 +23,7 @@ from ui.sessions import create_sessions
 
 
 TIMER_SECONDS = 0.7
+STEP_SETTLE_S = 0.3  # a Step's answer waits this long at most for its command (most simulated ones take less)
 LIST_SECONDS = 3.0  # how often the sessions list is brought up to date while its tab is open
 SESSION_TAB, SESSIONS_TAB = "tab-session", "tab-sessions"
 STORAGE_KEY = "collabvr-studio"
@@ -186,18 +187,22 @@ def _build(svc: Services, demo: gr.Blocks) -> None:
     ).then(show_forced, view_inputs, view_outputs, **PRIVATE, **QUIET)
 
     # ----- driving -------------------------------------------------------------------------------------
-    def drive(fn: Callable[[Services, str], str]) -> Callable[..., list]:
+    def drive(fn: Callable[[Services, str], str], settle: float = 0.0) -> Callable[..., list]:
+        """A control button: `settle` seconds at most are given to a worker to finish before the page is
+        answered, so a quick command shows its result with the click instead of on the next tick."""
         def run(session_id, last, attempt, target):
             clicked = time.time()
             message = fn(svc, session_id)
+            if settle and session_id and not handlers.is_problem(message):
+                svc.studio.wait(session_id, settle)
             updates, note = view(session_id, last, attempt, target, announce_since=clicked)
             # A quick command can be over before the page is answered: then say how it ended at once.
             return [note if note and not handlers.is_problem(message) else message] + updates
         return run
 
-    for key, fn, name in (("step", handlers.step, "step"), ("run", handlers.run, "run"),
-                          ("pause", handlers.pause, "pause"), ("stop", handlers.stop, "stop")):
-        ctl[key].click(drive(fn), view_inputs, [ctl["message"]] + view_outputs, api_name=name, **QUIET)
+    for key, fn, name, settle in (("step", handlers.step, "step", STEP_SETTLE_S), ("run", handlers.run, "run", 0.0),
+                                  ("pause", handlers.pause, "pause", 0.0), ("stop", handlers.stop, "stop", 0.0)):
+        ctl[key].click(drive(fn, settle), view_inputs, [ctl["message"]] + view_outputs, api_name=name, **QUIET)
     ctl["breakpoints"].input(
         decided(lambda s, bps, who: handlers.set_breakpoints(svc, s, bps, who)),
         view_inputs + [ctl["breakpoints"], annotator], [ctl["message"]] + view_outputs,
