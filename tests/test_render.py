@@ -186,3 +186,15 @@ def test_a_simulated_sessions_title_and_a_forks_event_number_are_not_repeated_in
     assert render.display_title(state) == "maze/easy/seed 0"  # the SIMULATED label is shown on its own
     assert render.list_title("maze (fork @6)", 2) == "maze (fork at step 2)"
     assert render.list_title("maze", None) == "maze"
+
+
+def test_an_accept_of_partial_progress_says_that_partial_progress_is_accepted(tmp_path):
+    partial = accept("The instructed motion was carried out (47% of it).").model_copy(update={"progress": "partial"})
+    vlm = ScriptedVLM(plans=[_planned("one")], verdicts=[partial])
+    engine = Engine.start(MemoryEventStore(), ArtifactFolder(tmp_path / "artifacts"), vlm, ScriptedVGM(),
+                          task=TaskSpec(prompt="p", source="upload"), input_image=np.full((32, 64, 3), 128, np.uint8),
+                          config=LoopConfig(n_max=1, m=1))
+    engine.run()
+    html = render.render_timeline(engine.state, Links())
+    assert 'class="verdict-badge accept"' in html and "carried out (47% of it)" in html
+    assert '<div class="partial-progress">Partial progress: the verifier accepts an action carried out in part' in html

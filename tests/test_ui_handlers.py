@@ -368,3 +368,20 @@ def test_a_fork_is_listed_with_the_step_it_was_forked_at(svc):
     html = handlers.session_view(svc, fork_id).timeline
     assert f"forked from <code>{sid}</code> at step 2 (event" in html
     assert "[SIMULATED]" not in html.split('<div class="session-title">', 1)[1].split("</div>", 1)[0]
+
+
+def test_a_decision_made_while_a_run_is_in_flight_is_recorded_at_once(svc):
+    sid, _ = handlers.new_session(svc, "sim", "maze", "easy", 1, None, "", "sim:gemini-2.5-pro", "sim:default",
+                                  2, 2, 2.0, 1.0, [], 0.4)
+    assert handlers.run(svc, sid).startswith("✔")
+    for _ in range(100):  # until the planner has proposed step 1, while the run goes on
+        if svc.studio.state(sid).current_step is not None:
+            break
+        svc.studio.wait(sid, 0.05)
+    assert svc.studio.is_running(sid)
+    message = handlers.edit_action(svc, sid, "Move the red disc left to column 3.", ANN)
+    assert message.startswith("✔"), message
+    assert any(e.type == "ActionEdited" for e in svc.store.read(sid))  # in the log before the run ends
+    assert svc.studio.is_running(sid)
+    handlers.stop(svc, sid)
+    handlers.wait_idle(svc, sid)
