@@ -29,7 +29,6 @@ class SessionView:
     instruction: str
     decision_attempts: list[str]  # verified attempts of the current step
     focus_attempt: str | None  # the one the loop is on (render.focus_attempt): decisions act on it by default
-    failed_attempt: str | None  # the latest rejected attempt of the current step (regen source)
     attempts: list[str]  # every verified attempt of the session (annotation targets)
     steps: list[int]
     breakpoints: list[str]
@@ -97,15 +96,8 @@ def session_view(svc: Services, sid: str) -> SessionView:
     failures = [e for e in events if isinstance(e, (BackendFailed, CommandFailed))]
     discarded = [e for e in events if isinstance(e, ResultDiscarded)]
     current = state.current_step
-    decision: list[str] = []
-    failed = None
-    if current is not None:
-        for a in current.attempts:
-            if a.verified is not None:
-                target = attempt_target(current.number, a.number)
-                decision.append(target)
-                if a.effective_verdict == "reject":
-                    failed = target
+    decision = [attempt_target(current.number, a.number) for a in current.attempts if a.verified is not None] \
+        if current is not None else []
     every = [attempt_target(s.number, a.number) for s in state.steps for a in s.attempts if a.verified is not None]
     final = None
     if state.finished is not None and state.finished.final_video is not None:
@@ -118,7 +110,7 @@ def session_view(svc: Services, sid: str) -> SessionView:
                                     shown=INTERRUPTED if interrupted(svc, sid, state) else None),
         current_step=current.number if current else None,
         instruction=current.instruction if current else "",
-        decision_attempts=decision, focus_attempt=render.focus_attempt(state, command), failed_attempt=failed,
+        decision_attempts=decision, focus_attempt=render.focus_attempt(state, command),
         attempts=every,
         steps=[s.number for s in state.steps if s.attempts],
         breakpoints=list(state.breakpoints), finished=state.finished is not None, final_video=final,
