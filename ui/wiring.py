@@ -102,7 +102,7 @@ def _build(svc: Services, demo: gr.Blocks) -> None:
     # panel's message is not among them: only what drives the worker (the buttons, the timer) says why the
     # worker returned, and a decision's own message goes to its panel.
     view_outputs = [ctl["status"], timeline, dec["attempt"], dec["next_action"], dec["fork_step"], ann["target"],
-                    ctl["breakpoints"], final_video, seen]
+                    ctl["breakpoints"], final_video, dec["focus"], dec["accept"], dec["reject"], seen]
     view_inputs = [sid, seen, dec["attempt"], ann["target"]]
 
     def view(session_id: str, last: dict, attempt: str | None, target: str | None, *, force: bool = True,
@@ -231,8 +231,9 @@ def _build(svc: Services, demo: gr.Blocks) -> None:
         line, accept, reject = handlers.decision_focus(svc, session_id, target)
         return line, gr.update(value=accept), gr.update(value=reject)
 
-    gr.on([dec["attempt"].change, timeline.change], focus, [sid, dec["attempt"]],
-          [dec["focus"], dec["accept"], dec["reject"]], trigger_mode="always_last", **PRIVATE, **QUIET)
+    # The view sets the attempt and its line together (SessionView.focus_lines); a person's own pick asks here.
+    dec["attempt"].input(focus, [sid, dec["attempt"]], [dec["focus"], dec["accept"], dec["reject"]],
+                         trigger_mode="always_last", **PRIVATE, **QUIET)
 
     dec["save_action"].click(
         decided(lambda s, text, who: handlers.edit_action(svc, s, text, who)),
@@ -428,20 +429,23 @@ def _build(svc: Services, demo: gr.Blocks) -> None:
 def _no_session() -> list:
     empty = gr.update(choices=[], value=None)
     return [render.empty_status(), render.empty_timeline(), empty, "", empty, empty, [],
-            gr.update(value=None, visible=False), {}]
+            gr.update(value=None, visible=False), render.decision_focus_empty(), gr.update(value="accept"),
+            gr.update(value="reject"), {}]
 
 
 def _view_updates(view: SessionView, last: dict, attempt: str | None, target: str | None, said: float) -> list:
     """Component updates for a fresh view. Only the status line follows the worker's progress; the rest is
     sent when the log grew, so that an idle page does not flicker and what a person types is kept. The
     decision panel follows the attempt the loop is on whenever that changes (a person's pick of another
-    attempt is kept until then); `said` is when the worker's latest return was last announced."""
+    attempt is kept until then), its line and buttons naming the attempt picked; `said` is when the worker's latest return was last announced."""
     kept = {"sid": view.session_id, "seq": view.seq, "act": view.activity_key, "instr": view.instruction,
             "video": view.final_video, "focus": view.focus_attempt, "said": said}
     if last and view.seq == last.get("seq"):
-        return [view.status] + [gr.skip()] * 7 + [kept]
+        return [view.status] + [gr.skip()] * 10 + [kept]
     keep_pick = bool(last) and attempt in view.decision_attempts and last.get("focus") == view.focus_attempt
-    decision = gr.update(choices=view.decision_attempts, value=attempt if keep_pick else view.focus_attempt)
+    picked = attempt if keep_pick else view.focus_attempt
+    decision = gr.update(choices=view.decision_attempts, value=picked)
+    line, accept, reject = view.focus_lines.get(picked or "", (render.decision_focus_empty(), "accept", "reject"))
     instruction = view.instruction if not last or view.instruction != last.get("instr") else gr.skip()
     steps = [f"step {n}" for n in view.steps]
     fork_step = gr.update(choices=steps, value=steps[-1] if steps else None)
@@ -449,7 +453,8 @@ def _view_updates(view: SessionView, last: dict, attempt: str | None, target: st
                       value=target if target in view.attempts else (view.attempts[-1] if view.attempts else None))
     video = gr.update(value=view.final_video, visible=view.final_video is not None) \
         if not last or view.final_video != last.get("video") else gr.skip()
-    return [view.status, view.timeline, decision, instruction, fork_step, annot, view.breakpoints, video, kept]
+    return [view.status, view.timeline, decision, instruction, fork_step, annot, view.breakpoints, video, line,
+            gr.update(value=accept), gr.update(value=reject), kept]
 
 
 def _timeline_html(svc: Services, session_id: str) -> str:

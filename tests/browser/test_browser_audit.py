@@ -40,6 +40,13 @@ def test_the_decision_panel_follows_the_attempt_the_loop_holds_on(studio, page, 
     expect(page.locator("#btn-override-reject")).to_have_text("reject step 1 · attempt 2")
     expect(page.locator("#btn-override-accept")).to_have_text("accept step 1 · attempt 2")
     shot(page, "before-deciding")
+    # A person may pick another attempt: the line and the buttons follow the pick, and say it is not the
+    # attempt the loop is on.
+    studio.choose("decision-attempt", "step:1/attempt:1")
+    expect(page.locator("#decision-focus")).to_contain_text("The loop is on step 1, attempt 2, not this one.")
+    expect(page.locator("#btn-override-reject")).to_have_text("reject step 1 · attempt 1")
+    studio.choose("decision-attempt", "step:1/attempt:2")
+    expect(page.locator("#btn-override-reject")).to_have_text("reject step 1 · attempt 2")
 
     studio.fill("override-reason", "the disc drifted off the path")
     studio.click("btn-override-reject")

@@ -7,9 +7,11 @@ from typing import Any
 
 from collabvr.engine import DecisionError
 from collabvr.events import parse_attempt_target
+from collabvr.loop import next_command
 from collabvr.store import StoreError
 from ui import render
 from ui.handlers.common import Services, guarded, need_name, need_session, ok
+from ui.handlers.view import focus_line
 
 
 def _then(svc: Services, sid: str) -> str:
@@ -36,20 +38,14 @@ def override(svc: Services, sid: str | None, target: str | None, verdict: str, r
 
 def decision_focus(svc: Services, sid: str | None, target: str | None) -> tuple[str, str, str]:
     """(the line that says which attempt accept/reject act on, the accept button's label, the reject
-    button's label): a decision names its attempt before it is made."""
-    if not sid:
-        return render.decision_focus_empty(), "accept", "reject"
+    button's label) for the attempt a person picked: a decision names its attempt before it is made."""
     try:
-        state = svc.studio.state(sid)
+        state = svc.studio.state(sid) if sid else None
     except StoreError:
+        state = None
+    if state is None:
         return render.decision_focus_empty(), "accept", "reject"
-    html = render.decision_focus(state, svc.studio.next_command(sid), target)
-    try:
-        step_number, attempt = parse_attempt_target(target)
-    except ValueError:
-        return html, "accept", "reject"
-    where = f"step {step_number} · attempt {attempt}"
-    return html, f"accept {where}", f"reject {where}"
+    return focus_line(state, next_command(state), target)
 
 
 def edit_action(svc: Services, sid: str | None, text: str, actor: str | None) -> str:

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from collabvr.events import BackendFailed, CommandFailed, Event, ResultDiscarded, StepPlanned, attempt_target
-from collabvr.loop import Kind, next_command
+from collabvr.events import (
+    BackendFailed, CommandFailed, Event, ResultDiscarded, StepPlanned, attempt_target, parse_attempt_target,
+)
+from collabvr.loop import Command, Kind, next_command
 from collabvr.state import SessionState, fold
 from collabvr.store import StoreError
 from ui import render
@@ -29,6 +31,7 @@ class SessionView:
     instruction: str
     decision_attempts: list[str]  # verified attempts of the current step
     focus_attempt: str | None  # the one the loop is on (render.focus_attempt): decisions act on it by default
+    focus_lines: dict[str, tuple[str, str, str]]  # per decision attempt: its line and the two buttons' labels
     attempts: list[str]  # every verified attempt of the session (annotation targets)
     steps: list[int]
     breakpoints: list[str]
@@ -111,12 +114,25 @@ def session_view(svc: Services, sid: str) -> SessionView:
         current_step=current.number if current else None,
         instruction=current.instruction if current else "",
         decision_attempts=decision, focus_attempt=render.focus_attempt(state, command),
+        focus_lines={t: focus_line(state, command, t) for t in decision},
         attempts=every,
         steps=[s.number for s in state.steps if s.attempts],
         breakpoints=list(state.breakpoints), finished=state.finished is not None, final_video=final,
         activity_key=activity_key(svc, sid),
         worker_ended_at=0.0 if activity.running else activity.finished_at,
         worker_note="" if activity.running or not activity.finished_at else render.worker_message(activity))
+
+
+def focus_line(state: SessionState, command: Command, target: str | None) -> tuple[str, str, str]:
+    """(the line that says which attempt accept/reject act on, the accept button's label, the reject
+    button's label): a decision names its attempt before it is made."""
+    html = render.decision_focus(state, command, target)
+    try:
+        step_number, attempt = parse_attempt_target(target)
+    except ValueError:
+        return html, "accept", "reject"
+    where = f"step {step_number} · attempt {attempt}"
+    return html, f"accept {where}", f"reject {where}"
 
 
 def open_session(svc: Services, sid: str | None) -> tuple[SessionView | None, str]:
