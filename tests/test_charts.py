@@ -58,9 +58,25 @@ def test_verdicts_chart_stacks_vlm_verdicts_and_marks_overrides(session):
     by_name = {trace.name: trace for trace in fig.data}
     assert list(by_name["VLM accept"].y) == [0, 1]
     assert list(by_name["VLM reject"].y) == [1, 1]
-    assert list(by_name["overridden by a person"].y) == [1, 0]
+    # A marker only where a person overrode: none drawn at 0 for step 2.
+    assert list(by_name["overridden by a person"].x) == [1] and list(by_name["overridden by a person"].y) == [1]
     assert list(by_name["VLM accept"].x) == [1, 2]
     assert fig.layout.barmode == "stack" and fig.layout.yaxis.title.text == "attempts"
+
+
+def test_verdicts_chart_of_a_session_without_overrides_draws_no_override_markers(folder):
+    vlm = ScriptedVLM(plans=[plan("step one")], verdicts=[accept()])
+    engine = Engine.start(MemoryEventStore(), folder, vlm, ScriptedVGM(), task=TASK, input_image=IMAGE,
+                          config=LoopConfig(n_max=1, m=1))
+    engine.run()
+    names = [trace.name for trace in verdicts_chart(engine.state).data]
+    assert names == ["VLM accept", "VLM reject"]
+
+
+def test_the_confusion_charts_title_is_short_and_its_figures_sit_under_it():
+    fig = confusion_chart(d2_report([("accept", "accept"), ("reject", "reject")]))
+    title = fig.layout.title.text
+    assert title.split("<br>")[0] == "Human vs VLM (D2)" and "<sup>n=2" in title
 
 
 def test_confusion_chart_puts_people_on_y_and_the_vlm_on_x_with_counts():

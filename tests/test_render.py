@@ -11,7 +11,7 @@ import numpy as np
 from collabvr.backends import Plan, RouteDecision
 from collabvr.config import LoopConfig
 from collabvr.engine import Engine
-from collabvr.events import BackendFailed, CommandFailed, TaskSpec, attempt_target
+from collabvr.events import BackendFailed, CommandFailed, ResultDiscarded, TaskSpec, attempt_target
 from collabvr.loop import next_command
 from collabvr.state import fold
 from collabvr.store import MemoryEventStore
@@ -35,6 +35,9 @@ class Links:
 
     def frame_urls(self, clip, indices):
         return {i: f"/file={clip.sha256}_{i}.png" for i in indices}
+
+    def poster_url(self, clip):
+        return f"/file={clip.sha256}_0_full.png"
 
 
 class Tags(HTMLParser):
@@ -112,7 +115,8 @@ def test_every_model_and_person_written_string_is_shown_escaped_and_never_as_mar
     # The prompt diff escapes the words it marks, too.
     assert re.search(r"<ins>[^<]*&lt;u-suggestion3", html)
     assert 'class="route by-vlm"' in html and 'class="route by-human"' in html
-    assert re.search(r'by a person \(done\): .*asked by &lt;u-route-person', html)
+    assert re.search(r'requested by &lt;u-route-person.*? at [-\d]+ [:\d]+</span> \(done\): &lt;u-route-reason', html)
+    assert "by a person" not in html
 
 
 def test_the_status_line_escapes_what_the_worker_reports(tmp_path):
@@ -146,3 +150,51 @@ def test_a_failure_of_the_engine_itself_is_shown_like_a_backend_failure(tmp_path
     card = html.split('data-step="2"', 1)[1].split("</section>", 1)[0]
     assert '<div class="backend-failed"><b>accept step 2 attempt 1 failed</b>' in " ".join(card.split())
     assert "&lt;u-command-failure" in card and "FileNotFoundError, not retryable" in card
+
+
+def test_a_discarded_result_is_shown_in_its_step_with_its_cost(tmp_path):
+    store, session_id = _a_session_written_by_hostile_models_and_people(tmp_path)
+    state = fold(store.read(session_id))
+    discarded = ResultDiscarded(role="generate", step=2, attempt=1, reason=evil("discard-reason"), vgm_seconds=3.0)
+    html = render.render_timeline(state, Links(), [], [discarded])
+    card = " ".join(html.split('data-step="2"', 1)[1].split("</section>", 1)[0].split())
+    assert '<div class="result-discarded"><b>generate step 2 attempt 1 result discarded</b>' in card
+    assert "&lt;u-discard-reason" in card and "it cost 3.0 s of video" in card
+
+
+def test_the_badge_and_the_decision_line_escape_and_never_say_running(tmp_path):
+    store, session_id = _a_session_written_by_hostile_models_and_people(tmp_path)
+    state = fold(store.read(session_id))
+    command = next_command(state)
+    assert render.badge(state, command, Activity(session_id)).word == "finished"
+    working = render.badge(state, command, Activity(session_id, running=True, mode="run", command="verify step 3",
+                                                    done=2, total=5))
+    assert (working.word, working.detail) == ("working", "run: verify step 3, 2 of 5 commands")
+    assert set(render.BADGE_HINTS) == {"idle", "working", "held", "failed", "interrupted", "finished"}
+    line = render.decision_focus(state, command, attempt_target(2, 1))
+    parser = Tags()
+    parser.feed(line)
+    assert not {t for t in parser.tags if t.startswith("u-")} and "&lt;u-overrider" in line
+    assert "step 2, attempt 1" in line
+
+
+def test_a_simulated_sessions_title_and_a_forks_event_number_are_not_repeated_in_the_header(tmp_path):
+    store, session_id = _a_session_written_by_hostile_models_and_people(tmp_path)
+    state = fold(store.read(session_id))
+    state.started = state.started.model_copy(update={"title": "[SIMULATED] maze/easy/seed 0 (fork @6)"})
+    assert render.is_simulated(state)  # the scripted backends say they are simulated
+    assert render.display_title(state) == "maze/easy/seed 0"  # the SIMULATED label is shown on its own
+    assert render.list_title("maze (fork @6)", 2) == "maze (fork at step 2)"
+    assert render.list_title("maze", None) == "maze"
+
+
+def test_an_accept_of_partial_progress_says_that_partial_progress_is_accepted(tmp_path):
+    partial = accept("The instructed motion was carried out (47% of it).").model_copy(update={"progress": "partial"})
+    vlm = ScriptedVLM(plans=[_planned("one")], verdicts=[partial])
+    engine = Engine.start(MemoryEventStore(), ArtifactFolder(tmp_path / "artifacts"), vlm, ScriptedVGM(),
+                          task=TaskSpec(prompt="p", source="upload"), input_image=np.full((32, 64, 3), 128, np.uint8),
+                          config=LoopConfig(n_max=1, m=1))
+    engine.run()
+    html = render.render_timeline(engine.state, Links())
+    assert 'class="verdict-badge accept"' in html and "carried out (47% of it)" in html
+    assert '<div class="partial-progress">Partial progress: the verifier accepts an action carried out in part' in html

@@ -87,10 +87,12 @@ def test_drive_decide_and_annotate_through_the_api(app):
     sid = new_session(client, ["after_verify"])
 
     for _ in range(3):  # plan, generate, verify: then the breakpoint holds the loop
-        message, status, *_ = client.predict(sid, None, None, api_name="/step")
+        message, *shown = client.predict(sid, None, None, api_name="/step")
         assert message.startswith("✔"), message
         wait_idle(studio, sid)
-    status, timeline, *_ = client.predict(sid, None, None, api_name="/refresh")
+    # refresh sends only what changed since this client's last view (a Step's answer may show it already).
+    refreshed = client.predict(sid, None, None, api_name="/refresh")
+    status, timeline = (new if isinstance(new, str) else old for new, old in zip(refreshed[:2], shown[:2]))
     assert "waiting: breakpoint" in status and 'data-attempt="1"' in timeline
 
     # The clip is served through Gradio's file route.

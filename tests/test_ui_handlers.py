@@ -56,7 +56,20 @@ def test_availability_is_honest_about_real_backends():
     text = handlers.availability_markdown()
     assert "✔ available" in text
     assert "GEMINI_API_KEY" in text and "hf download" in text  # what a person does to make a real one run
-    assert any("(unavailable)" in label for label, _ in handlers.backend_choices("vgm"))
+    labels = [label for label, _ in handlers.backend_choices("vgm")]
+    assert any(label.startswith("✘") and "(unavailable here)" in label for label in labels)
+    assert not labels[0].startswith("✘"), "a backend that can run here comes first"
+
+
+def test_every_reason_the_chosen_backends_cannot_run_is_named_before_start():
+    problems = handlers.backend_problems("sim", "gemini", "wan2.2-ti2v-5b")
+    assert len(problems) == 2 and problems[0].startswith("VLM") and problems[1].startswith("VGM")
+    assert all("cannot run here" in p for p in problems)
+    assert handlers.backend_problems("sim", "sim:gemini-2.5-pro", "sim:legacy") == []
+    upload = handlers.backend_problems("upload", "sim:gemini-2.5-pro", "sim:legacy")
+    assert len(upload) == 2 and all("only understands the simulated world" in p for p in upload)
+    assert handlers.backend_check("sim", "sim:gemini-2.5-pro", "sim:legacy").startswith("✔")
+    assert handlers.backend_check("sim", "gemini", "wan2.2-ti2v-5b").count("⚠") == 2
 
 
 def test_new_sim_session_steps_and_runs_to_the_end(svc):
@@ -94,7 +107,7 @@ def test_override_reject_then_accept_is_shown_with_who_and_why(svc):
     message = handlers.override(svc, sid, "step:1/attempt:1", "reject", "the disc went right", "go left", ANN)
     assert message.startswith("✔"), message
     html = handlers.session_view(svc, sid).timeline
-    assert 'class="human-decision"' in html and "overridden to <b>reject</b> by ana" in html
+    assert 'class="human-decision override current"' in html and "overridden to <b>reject</b> by ana" in html
     assert "the disc went right" in html
     assert 'class="verdict-badge reject"' in html
 
@@ -288,3 +301,88 @@ def test_the_browser_key_moves_out_of_the_served_folder_and_is_kept(tmp_path):
     assert not (data / "browser-state.key").exists()
     assert (data / "private" / "browser-state.key").read_text().strip() == "kept-from-an-older-version"
     assert _browser_secret(data) == "kept-from-an-older-version"  # the next launch reads the same key
+
+
+def badge_of(view) -> str:
+    return re.search(r'class="status-badge status-(\w+)"', view.status).group(1)
+
+
+def test_the_badge_says_what_is_true_and_never_running_while_nothing_runs(svc):
+    sid = start(svc, breakpoints=())
+    assert badge_of(handlers.session_view(svc, sid)) == "idle"
+    handlers.step(svc, sid)
+    handlers.wait_idle(svc, sid)
+    view = handlers.session_view(svc, sid)
+    assert badge_of(view) == "idle" and "running" not in view.status
+    assert view.worker_note == "✔ Step ended: ran plan step 1"
+    handlers.set_breakpoints(svc, sid, ["after_verify"], ANN)
+    drive(svc, sid)
+    view = handlers.session_view(svc, sid)
+    assert badge_of(view) == "held" and "running" not in view.status
+    assert handlers.list_sessions(svc, "", "held")[1] == [sid] and handlers.list_sessions(svc, "", "idle")[1] == []
+    handlers.set_breakpoints(svc, sid, [], ANN)
+    handlers.run(svc, sid)
+    handlers.wait_idle(svc, sid)
+    view = handlers.session_view(svc, sid)
+    assert badge_of(view) == "finished" and view.worker_note.startswith("✔ Run ended: finished")
+    assert handlers.list_sessions(svc, "", "all")[0][0][2] == "finished"
+
+
+def test_decisions_follow_the_attempt_the_loop_is_on_and_name_it(svc):
+    sid = start(svc, m=3)
+    drive(svc, sid)
+    assert handlers.session_view(svc, sid).focus_attempt == "step:1/attempt:1"
+    assert handlers.override(svc, sid, "step:1/attempt:1", "reject", "short", "", ANN).startswith("✔")
+    drive(svc, sid)  # evolve, generate and verify attempt 2: held after verification again
+    view = handlers.session_view(svc, sid)
+    assert view.focus_attempt == "step:1/attempt:2" and view.decision_attempts[-1] == "step:1/attempt:2"
+    line, accept, reject = handlers.decision_focus(svc, sid, view.focus_attempt)
+    assert "step 1, attempt 2" in line and "The loop is on this attempt." in line
+    assert (accept, reject) == ("accept step 1 · attempt 2", "reject step 1 · attempt 2")
+    line, _, _ = handlers.decision_focus(svc, sid, "step:1/attempt:1")
+    assert "The loop is on step 1, attempt 2, not this one." in line
+
+
+def test_every_override_of_an_attempt_stays_in_the_timeline_in_order(svc):
+    sid = start(svc)
+    drive(svc, sid)
+    handlers.override(svc, sid, "step:1/attempt:1", "reject", "first look", "", ANN)
+    handlers.override(svc, sid, "step:1/attempt:1", "accept", "second look", "", "bo")
+    html = handlers.session_view(svc, sid).timeline
+    first, second = html.index("first look"), html.index("second look")
+    assert first < second
+    assert "overridden to <b>reject</b> by ana" in html and "overridden to <b>accept</b> by bo" in html
+    handlers.set_breakpoints(svc, sid, [], ANN)
+    handlers.step(svc, sid)  # the loop accepts the attempt a person accepted
+    handlers.wait_idle(svc, sid)
+    step_status = re.search(r'<span class="step-status">([^<]*)</span>', handlers.session_view(svc, sid).timeline)
+    assert re.fullmatch(r"accepted \(attempt 1, accepted by bo at [-\d]+ [:\d]+\)", step_status.group(1))
+
+
+def test_a_fork_is_listed_with_the_step_it_was_forked_at(svc):
+    sid = start(svc, breakpoints=())
+    handlers.run(svc, sid)
+    handlers.wait_idle(svc, sid)
+    fork_id, _ = handlers.fork(svc, sid, "step 2")
+    rows = {row[0]: row for row in handlers.list_sessions(svc, "", "all")[0]}
+    assert rows[fork_id][4] == f"{sid} (step 2)" and rows[fork_id][1].endswith("(fork at step 2)")
+    html = handlers.session_view(svc, fork_id).timeline
+    assert f"forked from <code>{sid}</code> at step 2 (event" in html
+    assert "[SIMULATED]" not in html.split('<div class="session-title">', 1)[1].split("</div>", 1)[0]
+
+
+def test_a_decision_made_while_a_run_is_in_flight_is_recorded_at_once(svc):
+    sid, _ = handlers.new_session(svc, "sim", "maze", "easy", 1, None, "", "sim:gemini-2.5-pro", "sim:legacy",
+                                  2, 2, 2.0, 1.0, [], 0.4)
+    assert handlers.run(svc, sid).startswith("✔")
+    for _ in range(100):  # until the planner has proposed step 1, while the run goes on
+        if svc.studio.state(sid).current_step is not None:
+            break
+        svc.studio.wait(sid, 0.05)
+    assert svc.studio.is_running(sid)
+    message = handlers.edit_action(svc, sid, "Move the red disc left to column 3.", ANN)
+    assert message.startswith("✔"), message
+    assert any(e.type == "ActionEdited" for e in svc.store.read(sid))  # in the log before the run ends
+    assert svc.studio.is_running(sid)
+    handlers.stop(svc, sid)
+    handlers.wait_idle(svc, sid)

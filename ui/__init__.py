@@ -8,11 +8,13 @@ Stable hooks for browser and API tests (keep them when you change the page):
 elem_id (interactive components and the main displays)
     top bar        session-id, annotator
     new session    new-session (accordion), task-source, family, difficulty, seed, task-preview, task-prompt,
-                   upload-image, upload-prompt, vlm-choice, vgm-choice, backend-availability, n-max, m,
-                   first-seconds, later-seconds, sim-latency, new-breakpoints, start-session,
+                   upload-image, upload-prompt, vlm-choice, vgm-choice, backend-check, backend-availability,
+                   n-max, m, first-seconds, later-seconds, sim-latency, new-breakpoints, start-session,
                    new-session-message
-    control        status-line, btn-step, btn-run, btn-pause, btn-stop, breakpoints, control-message, timeline
-    decisions      decide-panel, decision-attempt, override-reason, override-suggestion, btn-override-accept,
+    control        status-line (.status-badge.status-<idle|working|held|failed|interrupted|finished>),
+                   btn-step, btn-run, btn-pause, btn-stop, breakpoints, control-message, final-video, timeline
+    decisions      decide-panel, decision-attempt, decision-focus, override-reason, override-suggestion,
+                   btn-override-accept,
                    btn-override-reject, next-action, btn-save-action, route-panel, regen-frame, regen-preview,
                    btn-regen, split-steps, btn-split, btn-fallback, decision-message, fork-panel, fork-step,
                    btn-fork
@@ -23,18 +25,20 @@ elem_id (interactive components and the main displays)
     agreement      agreement-panel, agreement-scope, btn-agreement, agreement-message, agreement-table,
                    chart-seconds, chart-confusion, chart-verdicts
     sessions tab   session-search, session-status, btn-list-sessions, sessions-table, session-pick, btn-open,
-                   btn-resume, btn-export, confirm-delete, btn-delete, sessions-message, export-files,
-                   final-video
+                   btn-resume, btn-export, confirm-delete, btn-delete, sessions-message, export-files
+
+The *-message components are read-only text boxes (ui/widgets.py): their value is the plain message.
 
 api_name (gradio_client: Client(url).predict(..., api_name="/<name>"))
     new_session(source, family, difficulty, seed, upload_image, upload_prompt, vlm, vgm, n_max, m,
                 first_seconds, later_seconds, breakpoints, latency) -> (session_id, message)
     step, run, pause, stop (session_id, decision_attempt, annot_target) -> (message, status, timeline, ...)
-    refresh (session_id, decision_attempt, annot_target) -> (status, timeline, ...)
+    refresh (session_id, decision_attempt, annot_target) -> (status, timeline, ..., control message)
     set_breakpoints (session_id, decision_attempt, annot_target, breakpoints, annotator) -> (message, ...)
     override (session_id, target, verdict, reason, suggestion, annotator) -> (message, timeline)
     edit_action (session_id, decision_attempt, annot_target, text, annotator) -> (message, ...)
     route_regen (session_id, decision_attempt, annot_target, attempt, frame, suggestion, annotator)
+                -> (message, reason, suggestion, status, timeline, ...)
     route_split (session_id, decision_attempt, annot_target, sub_steps, annotator)
     route_fallback (session_id, decision_attempt, annot_target, annotator)
     annotate (session_id, target, label, value, annotator) -> (message, timeline)
@@ -47,7 +51,8 @@ api_name (gradio_client: Client(url).predict(..., api_name="/<name>"))
 
 CSS hooks of the timeline: .step-card[data-step], .attempt-row[data-step][data-attempt],
 .verdict-badge.accept|.reject, .prompt-diff (with <del>/<ins>), .frames img.failing, .route, .ssim,
-.human-decision, .simulated-label, video.clip, .backend-failed, .session-finished.
+.human-decision (.override.current|.earlier, .edit), .simulated-label, video.clip[poster], .backend-failed,
+.result-discarded, .partial-progress, .session-finished.
 """
 
 from __future__ import annotations

@@ -48,7 +48,8 @@ def vgm_seconds_chart(state: SessionState) -> go.Figure:
 
 
 def verdicts_chart(state: SessionState) -> go.Figure:
-    """The VLM's accepts and rejects per step as stacked bars, and people's overrides as markers.
+    """The VLM's accepts and rejects per step as stacked bars, and people's overrides as markers, only at
+    the steps that have any (a marker at 0 reads as data where there is none).
 
     Overrides are not stacked on the bars: every overridden attempt already has a VLM verdict, so stacking
     would count it twice and make the bar taller than the number of attempts.
@@ -58,12 +59,16 @@ def verdicts_chart(state: SessionState) -> go.Figure:
     if not any(r["vlm_accept"] or r["vlm_reject"] for r in rows):
         return _empty(title, NO_VERDICTS, "step", "attempts")
     steps = [r["step"] for r in rows]
-    fig = go.Figure([
+    traces = [
         go.Bar(x=steps, y=[r["vlm_accept"] for r in rows], name="VLM accept", marker_color=ACCEPT_COLOUR),
         go.Bar(x=steps, y=[r["vlm_reject"] for r in rows], name="VLM reject", marker_color=REJECT_COLOUR),
-        go.Scatter(x=steps, y=[r["human_override"] for r in rows], name="overridden by a person",
-                   mode="markers", marker={"symbol": "diamond", "size": 12, "color": OVERRIDE_COLOUR}),
-    ])
+    ]
+    overridden = [r for r in rows if r["human_override"]]
+    if overridden:
+        traces.append(go.Scatter(x=[r["step"] for r in overridden], y=[r["human_override"] for r in overridden],
+                                 name="overridden by a person", mode="markers",
+                                 marker={"symbol": "diamond", "size": 12, "color": OVERRIDE_COLOUR}))
+    fig = go.Figure(traces)
     fig.update_layout(title=title, barmode="stack",
                       xaxis={"title": "step", "tickmode": "array", "tickvals": steps},
                       yaxis={"title": "attempts", "rangemode": "tozero", "dtick": 1})
@@ -72,17 +77,19 @@ def verdicts_chart(state: SessionState) -> go.Figure:
 
 def confusion_chart(report: AgreementReport | D2Report) -> go.Figure:
     """Heatmap of the D2 confusion matrix: people's verdict on y, the VLM's own verdict on x, counts in the
-    cells. The title carries n, agreement and kappa (or "n/a" where a statistic is undefined)."""
+    cells. A short title, with n, agreement and kappa (or "n/a" where a statistic is undefined) on a line of
+    their own under it, so that neither is cut off in a chart a third of the page wide."""
     d2 = report.d2 if isinstance(report, AgreementReport) else report
     if d2.n == 0:
-        return _empty("Human vs VLM verdicts (D2)", NO_LABELS, "VLM verdict", "human verdict")
+        return _empty("Human vs VLM (D2)", NO_LABELS, "VLM verdict", "human verdict")
     summary = [f"n={d2.n}", f"agreement {_fmt(d2.agreement)}", f"kappa {_fmt(d2.kappa)}"]
     fig = go.Figure(go.Heatmap(
         z=d2.matrix, x=d2.labels, y=d2.labels, text=d2.matrix, texttemplate="%{text}",
         colorscale="Blues", zmin=0, showscale=False,
         hovertemplate="human %{y}, VLM %{x}: %{z}<extra></extra>",
     ))
-    fig.update_layout(title="Human vs VLM verdicts (D2): " + ", ".join(summary),
+    fig.update_layout(title={"text": "Human vs VLM (D2)<br><sup>" + ", ".join(summary) + "</sup>"},
+                      margin={"t": 80},
                       xaxis={"title": "VLM verdict", "side": "bottom"},
                       # accept first from the top, as the matrix is written
                       yaxis={"title": "human verdict", "autorange": "reversed"})

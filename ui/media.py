@@ -1,4 +1,5 @@
-"""URLs for the artifacts the timeline shows, and the small frame PNGs the verifier saw.
+"""URLs for the artifacts the timeline shows, the small frame PNGs the verifier saw, and each clip's first
+frame at full size (its poster).
 
 Gradio serves the files of the folders that storage.data_dir.served_folders names (artifacts, cache,
 exports; never the database or the private folder) at "/gradio_api/file=<absolute path>"; the clips are
@@ -69,6 +70,14 @@ class MediaLinks:
         except (OSError, ValueError):  # a missing or unreadable clip: show broken frames, not a traceback
             return {}
         return {i: self.file_url(p) for i, p in paths.items()}
+
+    def poster_url(self, clip: Artifact) -> str:
+        """The clip's first frame as a PNG (extracted once, by decoding only that frame), so a clip shows
+        a picture before it is played instead of a black box; "" when the clip cannot be read."""
+        try:
+            return self.file_url(self.full_frame(clip, 0))
+        except (OSError, ValueError):
+            return ""
 
     def full_frame(self, clip: Artifact, index: int) -> Path:
         """One frame at full size (for the regen frame picker's preview)."""

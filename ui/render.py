@@ -22,9 +22,10 @@ from typing import Iterable, Protocol
 import jinja2
 
 from collabvr.events import (
-    ActionEdited, Annotated, Artifact, BackendFailed, CommandFailed, RouteRequested, attempt_target,
+    ActionEdited, Annotated, Artifact, BackendFailed, CommandFailed, ResultDiscarded, RouteRequested,
+    VerdictOverridden, attempt_target, parse_attempt_target,
 )
-from collabvr.loop import Command
+from collabvr.loop import Command, Kind, unheld
 from collabvr.state import AttemptState, RouteState, SessionState, StepState
 from collabvr.studio import Activity
 
@@ -36,6 +37,8 @@ LABEL_NAMES = {"D1": "plan depth", "D2": "human verdict", "D3": "suggestion rati
 
 class MediaLinks(Protocol):
     def clip_url(self, artifact: Artifact) -> str: ...
+
+    def poster_url(self, clip: Artifact) -> str: ...
 
     def image_url(self, artifact: Artifact) -> str: ...
 
@@ -53,6 +56,45 @@ def when(at: float) -> str:
 
 def is_simulated(state: SessionState) -> bool:
     return state.started.vlm.simulated or state.started.vgm.simulated
+
+
+SIMULATED_PREFIX = "[SIMULATED] "
+
+
+_FORK_MARK = re.compile(r" \(fork @\d+\)$")
+
+
+def display_title(state: SessionState) -> str:
+    """The session's title for the timeline header, which shows the SIMULATED label and the fork's origin on
+    their own: a sim session's default title starts with "[SIMULATED] " for the places without that label
+    (exports), and a fork's ends with "(fork @<event number>)", which reads like a step number."""
+    title = _FORK_MARK.sub("", state.started.title)
+    if is_simulated(state) and title.startswith(SIMULATED_PREFIX):
+        return title[len(SIMULATED_PREFIX):]
+    return title
+
+
+def list_title(title: str, fork_step: int | None) -> str:
+    """A title for the sessions list: a fork's "(fork @<event number>)" says the step it was forked at."""
+    if fork_step is None:
+        return title
+    return _FORK_MARK.sub(f" (fork at step {fork_step})", title)
+
+
+def finish_summary(state: SessionState) -> str:
+    """How a finished session ended, in words that do not contradict each other: a task solved on the last
+    allowed step says so, rather than "step budget spent" beside "task solved"."""
+    finished = state.finished
+    if finished is None:
+        return ""
+    steps = sum(1 for s in state.steps if s.resolved)
+    used = f"after {steps} step{'s' if steps != 1 else ''}"
+    budget = finished.reason.startswith("step budget spent")
+    if finished.success is True:
+        return f"task solved {used}" if budget else f"task solved {used} ({finished.reason})"
+    if finished.success is False:
+        return f"task not solved {used}: {'every allowed step was used' if budget else finished.reason}"
+    return f"{finished.reason} ({used})"
 
 
 _env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True,
@@ -128,9 +170,11 @@ class _AttemptRow:
     attempt: AttemptState
     start: str
     clip_url: str
+    poster_url: str
     prompt: PromptBlock
     frames: list[_Frame]
     notes: list[Annotated]
+    overrides: list[VerdictOverridden]  # every person's override of this attempt, oldest first
 
 
 @dataclass
@@ -148,34 +192,45 @@ class _Route:
 @dataclass
 class _StepCard:
     step: StepState
+    outcome: str
     rows: list[_AttemptRow]
     edits: list[_Edit]
     pending: PromptBlock | None
     routes: list[_Route]
     failures: list[Failure] = field(default_factory=list)
+    discarded: list[ResultDiscarded] = field(default_factory=list)
 
 
-def render_timeline(state: SessionState, media: MediaLinks, failures: Iterable[Failure] = ()) -> str:
+def render_timeline(state: SessionState, media: MediaLinks, failures: Iterable[Failure] = (),
+                    discarded: Iterable[ResultDiscarded] = (), fork_step: int | None = None) -> str:
     """The whole session: a header, then one card per step, one row per attempt. `failures` are the
-    session's BackendFailed and CommandFailed events (the state keeps only the unrecovered ones)."""
-    failures = list(failures)
+    session's BackendFailed and CommandFailed events (the state keeps only the unrecovered ones);
+    `discarded` its ResultDiscarded events (results a person's decision made stale, with their cost);
+    `fork_step`, for a fork, the step it was forked at (ui.handlers.view.fork_step)."""
+    failures, discarded = list(failures), list(discarded)
     numbers = {s.number for s in state.steps}
-    cards = [_step_card(state, step, media, [f for f in failures if f.step == step.number]) for step in state.steps]
+    cards = [_step_card(state, step, media, [f for f in failures if f.step == step.number],
+                        [d for d in discarded if d.step == step.number]) for step in state.steps]
     loose = [f for f in failures if f.step is None or f.step not in numbers]
+    loose_discarded = [d for d in discarded if d.step is None or d.step not in numbers]
     return _env.get_template("timeline.html").render(
-        state=state, cards=cards, loose_failures=loose, image_url=media.image_url(state.started.input_image),
-        simulated=is_simulated(state))
+        state=state, cards=cards, loose_failures=loose, loose_discarded=loose_discarded,
+        image_url=media.image_url(state.started.input_image), simulated=is_simulated(state),
+        title=display_title(state), finish=finish_summary(state), fork_step=fork_step)
 
 
 def empty_timeline(message: str = "No session open. Start one above, or open one in the Sessions tab.") -> str:
     return _env.get_template("empty_timeline.html").render(message=message)
 
 
-def _step_card(state: SessionState, step: StepState, media: MediaLinks, failures: list[Failure]) -> _StepCard:
+def _step_card(state: SessionState, step: StepState, media: MediaLinks, failures: list[Failure],
+               discarded: list[ResultDiscarded]) -> _StepCard:
+    overrides = [e for e in state.human_events if isinstance(e, VerdictOverridden) and e.step == step.number]
     rows = []
     previous_prompt: str | None = None
     for attempt in step.attempts:
-        rows.append(_attempt_row(state, step, attempt, media, previous_prompt))
+        mine = [o for o in overrides if o.attempt == attempt.number]
+        rows.append(_attempt_row(state, step, attempt, media, previous_prompt, mine))
         previous_prompt = attempt.prompt
     pending = None
     last = step.last_attempt
@@ -186,11 +241,28 @@ def _step_card(state: SessionState, step: StepState, media: MediaLinks, failures
     # Each RouteRequested of the step made one of its person's routes, in the same order.
     requests = iter([e for e in state.human_events if isinstance(e, RouteRequested) and e.step == step.number])
     routes = [_Route(r, next(requests, None) if r.by == "human" else None) for r in step.routes]
-    return _StepCard(step, rows, edits, pending, routes, failures)
+    return _StepCard(step, step_outcome(step, overrides), rows, edits, pending, routes, failures, discarded)
+
+
+def step_outcome(step: StepState, overrides: list[VerdictOverridden] = ()) -> str:
+    """What became of a step, and on whose decision: "accepted (attempt 2, accepted by Ada at ...)"."""
+    if step.plan.task_complete:
+        return "planner: task complete"
+    if step.result_attempt is None:
+        return step.status
+    if step.status == "propagated":
+        return f"propagated (attempt {step.result_attempt}: the best of its rejected attempts)"
+    if step.result_by == "human":
+        mine = [o for o in overrides if o.attempt == step.result_attempt and o.verdict == "accept"]
+        if mine:
+            return (f"{step.status} (attempt {step.result_attempt}, accepted by {mine[-1].actor} "
+                    f"at {when(mine[-1].at)})")
+        return f"{step.status} (attempt {step.result_attempt}, by a person)"
+    return f"{step.status} (attempt {step.result_attempt}, by the verifier)"
 
 
 def _attempt_row(state: SessionState, step: StepState, attempt: AttemptState, media: MediaLinks,
-                 previous_prompt: str | None) -> _AttemptRow:
+                 previous_prompt: str | None, overrides: list[VerdictOverridden]) -> _AttemptRow:
     gen = attempt.generated
     start = "from the step's start frame"
     if gen.start.kind == "partial":
@@ -198,8 +270,9 @@ def _attempt_row(state: SessionState, step: StepState, attempt: AttemptState, me
     before = previous_prompt if previous_prompt is not None else step.planned.plan.instruction
     target = attempt_target(step.number, attempt.number)
     return _AttemptRow(step=step.number, attempt=attempt, start=start, clip_url=media.clip_url(gen.candidate),
+                       poster_url=media.poster_url(gen.candidate),
                        prompt=prompt_view("Prompt", before, attempt.prompt), frames=_frames(attempt, media),
-                       notes=[a for a in state.annotations if a.target == target])
+                       notes=[a for a in state.annotations if a.target == target], overrides=overrides)
 
 
 def _frames(attempt: AttemptState, media: MediaLinks) -> list[_Frame]:
@@ -216,17 +289,122 @@ def _frames(attempt: AttemptState, media: MediaLinks) -> list[_Frame]:
 
 # ----- the status line ------------------------------------------------------------------------------------
 
+BADGE_HINTS = {
+    "idle": "nothing runs: press Step for one command or Run to go on",
+    "working": "a background worker is running this session's commands",
+    "held": "the loop waits for a person: a breakpoint holds the next command",
+    "failed": "the latest model call or command failed; Step or Run tries again",
+    "interrupted": "an earlier server stopped in the middle of a run; Run resumes it",
+    "finished": "the session is done; fork it to explore from an earlier step",
+}
+
+
+@dataclass(frozen=True)
+class Badge:
+    """What the status badge says: one of BADGE_HINTS' words, and the few words after it that say what runs
+    and how far it got, what holds the loop, or how it ended. Never "running" while nothing runs."""
+
+    word: str
+    detail: str
+
+    @property
+    def hint(self) -> str:
+        return BADGE_HINTS[self.word]
+
+
+def badge(state: SessionState, command: Command, activity: Activity, *, interrupted: bool = False) -> Badge:
+    """The badge of a session, from its state, the loop's next command and this process's worker."""
+    if activity.running:
+        what = activity.command or "starting"
+        far = f", {activity.done} of {activity.total} commands" if activity.total else ""
+        return Badge("working", f"{activity.mode}: {what}{far}")
+    if state.finished is not None:
+        return Badge("finished", finish_summary(state))
+    if interrupted:
+        return Badge("interrupted", "press Run to resume")
+    latest = state.failures[-1] if state.failures else None
+    if latest is not None and state.status == "stopped":
+        return Badge("idle", "stopped by a person; Step or Run generates again")
+    if command.kind is Kind.WAIT and not command.reason.startswith("breakpoint"):
+        return Badge("failed", f"{command.reason}; Step or Run tries again")
+    if command.kind is Kind.WAIT:
+        held = unheld(command)
+        return Badge("held", f"at {command.reason.removeprefix('breakpoint: ')}, before {held.describe()}")
+    if latest is not None:
+        return Badge("failed", f"{latest.role} failed ({latest.message}); Step or Run retries it")
+    if state.seq <= 1:
+        return Badge("idle", "new: nothing has run yet")
+    return Badge("idle", activity.outcome or "ready")
+
+
 def render_status(state: SessionState, command: Command, activity: Activity, *, shown: str | None = None) -> str:
-    """One line: the session's status (`shown`, as ui.handlers.view.shown_status says, else the logged one),
-    what comes next (or why it waits), and the command in flight."""
-    status = shown or state.status
-    if status == "interrupted":
-        status = "interrupted (press Run to resume)"
-    elif status == "working":
-        status = f"working ({activity.mode})"
-    return _env.get_template("status_line.html").render(state=state, status=status, command=command,
+    """One line: the badge (idle, working, held, failed, interrupted, finished; ui.handlers.view.shown_status
+    says "interrupted" through `shown`), what comes next (or why it waits), and the command in flight."""
+    shown_badge = badge(state, command, activity, interrupted=shown == "interrupted")
+    return _env.get_template("status_line.html").render(state=state, badge=shown_badge, command=command,
                                                         activity=activity, simulated=is_simulated(state))
 
 
 def empty_status() -> str:
     return _env.get_template("status_line.html").render(state=None)
+
+
+def worker_message(activity: Activity) -> str:
+    """The control panel's message once a worker has returned: why it stopped, in the ✔/⚠ convention of
+    ui.handlers.common (so "running until the end ..." never outlives the run)."""
+    if activity.error:
+        return f"⚠ the {activity.mode or 'worker'} stopped on an error: {activity.error}"
+    what = "Step" if activity.mode == "step" else "Run"
+    return f"✔ {what} ended: {activity.outcome or 'done'}"
+
+
+# ----- the decision panel -----------------------------------------------------------------------------------
+
+def focus_attempt(state: SessionState, command: Command) -> str | None:
+    """The attempt of the current step a decision acts on by default: the one the loop holds on (the
+    attempt its next command, held or not, names), else the step's latest verified attempt."""
+    current = state.current_step
+    if current is None:
+        return None
+    verified = [a for a in current.attempts if a.verified is not None]
+    named = unheld(command)
+    if named.step == current.number and named.attempt is not None:
+        for a in verified:
+            if a.number == named.attempt:
+                return attempt_target(current.number, a.number)
+    return attempt_target(current.number, verified[-1].number) if verified else None
+
+
+def decision_focus(state: SessionState, command: Command, target: str | None) -> str:
+    """One line above the accept/reject buttons: which attempt a decision acts on, what it was judged, and
+    whether it is the one the loop holds on."""
+    return _env.get_template("decision_focus.html").render(
+        focus=_focus_view(state, target), held=_focus_view(state, focus_attempt(state, command)))
+
+
+def decision_focus_empty() -> str:
+    return _env.get_template("decision_focus.html").render(focus=None, held=None)
+
+
+@dataclass
+class _FocusView:
+    target: str
+    step: int
+    attempt: int
+    verdict: str
+    by: str
+
+
+def _focus_view(state: SessionState, target: str | None) -> _FocusView | None:
+    if not target:
+        return None
+    try:
+        step_number, number = parse_attempt_target(target)
+        attempt = state.step(step_number).attempt(number)
+    except (KeyError, ValueError):
+        return None
+    if attempt.override is not None:
+        by = f"{attempt.override.actor} (override)"
+    else:
+        by = "the VLM"
+    return _FocusView(target, step_number, number, attempt.effective_verdict or "not verified", by)

@@ -1,11 +1,12 @@
-"""The sessions view: list with search and status filter; open, resume, fork, delete, export; the final
-video of a finished session."""
+"""The sessions view: a list that keeps itself current, with search and status filter (the status badge's
+words); open (which brings the Session tab forward), resume, delete, export."""
 
 from __future__ import annotations
 
 import gradio as gr
 
 from ui import handlers
+from ui.widgets import message_box
 
 
 def create_sessions() -> dict[str, gr.Component]:
@@ -14,7 +15,7 @@ def create_sessions() -> dict[str, gr.Component]:
         c["search"] = gr.Textbox(label="Search title or prompt", elem_id="session-search", scale=3)
         c["status"] = gr.Dropdown(list(handlers.STATUS_FILTERS), value="all", label="Status",
                                   elem_id="session-status", scale=1)
-        c["list"] = gr.Button("Refresh list", elem_id="btn-list-sessions", scale=0, min_width=140)
+        c["list"] = gr.Button("Refresh now", elem_id="btn-list-sessions", scale=0, min_width=140)
     c["table"] = gr.Dataframe(headers=handlers.SESSION_COLUMNS, value=[], interactive=False, wrap=True,
                               elem_id="sessions-table")
     with gr.Row(equal_height=True):
@@ -25,10 +26,7 @@ def create_sessions() -> dict[str, gr.Component]:
         c["export"] = gr.Button("Export", elem_id="btn-export", min_width=80, scale=0)
         c["confirm"] = gr.Checkbox(False, label="yes, delete", elem_id="confirm-delete", scale=0, min_width=120)
         c["delete"] = gr.Button("Delete", variant="stop", elem_id="btn-delete", min_width=80, scale=0)
-    c["message"] = gr.Markdown("", elem_id="sessions-message")
-    with gr.Row():
-        c["files"] = gr.File(label="Export (JSONL rows + zip with logs and clips)", file_count="multiple",
-                             interactive=False, elem_id="export-files")
-        c["video"] = gr.Video(label="Final video of the open session", interactive=False, height=360,
-                              elem_id="final-video")
+    c["message"] = message_box("sessions-message")
+    c["files"] = gr.File(label="Export (JSONL rows + zip with logs and clips)", file_count="multiple",
+                         interactive=False, elem_id="export-files")
     return c

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import time
 from pathlib import Path
 from typing import Any, Callable
 
@@ -14,7 +15,7 @@ from collabvr.studio import Studio
 from storage import SQLiteEventStore, private_folder
 from ui import handlers, render
 from ui.annotation import create_agreement, create_annotation
-from ui.control import create_control, create_timeline
+from ui.control import create_control, create_final_video, create_timeline
 from ui.decisions import create_decisions
 from ui.handlers import Services, SessionView
 from ui.new_session import create_new_session
@@ -22,6 +23,9 @@ from ui.sessions import create_sessions
 
 
 TIMER_SECONDS = 0.7
+STEP_SETTLE_S = 0.3  # a Step's answer waits this long at most for its command (most simulated ones take less)
+LIST_SECONDS = 3.0  # how often the sessions list is brought up to date while its tab is open
+SESSION_TAB, SESSIONS_TAB = "tab-session", "tab-sessions"
 STORAGE_KEY = "collabvr-studio"
 KEY_NAME = "browser-state.key"
 PRIVATE: dict[str, Any] = {"api_visibility": "private"}
@@ -68,65 +72,105 @@ def _build(svc: Services, demo: gr.Blocks) -> None:
     seen = gr.State({})
     with gr.Row(elem_id="topbar", equal_height=True):
         gr.HTML('<div class="brand"><h1>CollabVR Studio</h1><span>plan · generate · verify · route — '
-                'audit every decision</span></div>', scale=3)
+                'audit every decision</span></div>', scale=3, min_width=240)
+        # The open session's id: shown, copyable, not editable (open another in the Sessions tab).
         sid = gr.Textbox("", label="Open session", interactive=False, elem_id="session-id", scale=1,
-                         min_width=160)
-        annotator = gr.Textbox("", label="Annotator (your name; kept in this browser)", max_length=80,
-                               placeholder="required for decisions and labels", elem_id="annotator", scale=1,
-                               min_width=220)
-    with gr.Tabs(elem_id="tabs"):
-        with gr.Tab("Session", id="tab-session"):
+                         min_width=140, placeholder="none yet")
+        annotator = gr.Textbox("", label="Annotator (your name)", max_length=80,
+                               placeholder="needed to decide and label",
+                               elem_id="annotator", scale=1, min_width=160)
+    with gr.Tabs(elem_id="tabs") as tabs:
+        with gr.Tab("Session", id=SESSION_TAB) as session_tab:
             with gr.Accordion("New session", open=True, elem_id="new-session") as new_panel:
                 ns = create_new_session(svc.default_latency)
             ctl = create_control()
-            with gr.Row(equal_height=False):
-                with gr.Column(scale=3, min_width=560):
+            final_video = create_final_video()
+            with gr.Row(equal_height=False, elem_id="session-main"):
+                with gr.Column(scale=3, min_width=300, elem_id="timeline-column"):
                     timeline = create_timeline()
-                with gr.Column(scale=1, min_width=320, elem_id="sidebar"):
+                with gr.Column(scale=1, min_width=300, elem_id="sidebar"):
                     dec = create_decisions()
                     ann = create_annotation()
             with gr.Accordion("Agreement: people vs the VLM", open=False, elem_id="agreement-panel"):
                 agr = create_agreement()
-        with gr.Tab("Sessions", id="tab-sessions"):
+        with gr.Tab("Sessions", id=SESSIONS_TAB) as sessions_tab:
             ses = create_sessions()
     timer = gr.Timer(TIMER_SECONDS)
+    list_timer = gr.Timer(LIST_SECONDS, active=False)
 
-    # Everything that shows one session; every listener that changes a session re-renders it.
+    # Everything that shows one session; every listener that changes a session re-renders it. The control
+    # panel's message is not among them: only what drives the worker (the buttons, the timer) says why the
+    # worker returned, and a decision's own message goes to its panel.
     view_outputs = [ctl["status"], timeline, dec["attempt"], dec["next_action"], dec["fork_step"], ann["target"],
-                    ctl["breakpoints"], ses["video"], seen]
+                    ctl["breakpoints"], final_video, dec["focus"], dec["accept"], dec["reject"], seen]
     view_inputs = [sid, seen, dec["attempt"], ann["target"]]
 
-    def show(session_id: str, last: dict, attempt: str | None, target: str | None, force: bool = True) -> list:
+    def view(session_id: str, last: dict, attempt: str | None, target: str | None, *, force: bool = True,
+             announce_since: float | None = None) -> tuple[list, str | None]:
+        """(updates for view_outputs, the worker's closing message if it returned since it was last said):
+        `announce_since` (a click's time) says a worker that ended after it, even on first sight."""
         if not session_id:
             # Only a person's action blanks the view. A timer tick sent before a session opened can be
             # answered after that session's view was shown; blanking then left the page empty for good,
             # because `seen` already said the session was on screen.
-            return _no_session() if force else [gr.skip()] * len(view_outputs)
+            return (_no_session() if force else [gr.skip()] * len(view_outputs)), None
+        if last.get("sid") != session_id:
+            last = {}
         if force:
-            view, changed = handlers.session_view(svc, session_id), True
+            shown, changed = handlers.session_view(svc, session_id), True
         else:
-            if last.get("sid") != session_id:
-                last = {}
-            view, changed = handlers.refresh(svc, session_id, last.get("seq"), last.get("act"))
-        if view is None or not changed:
-            return [gr.skip()] * len(view_outputs)
-        return _view_updates(view, last if last.get("sid") == session_id else {}, attempt, target)
+            shown, changed = handlers.refresh(svc, session_id, last.get("seq"), last.get("act"))
+        if shown is None or not changed:
+            return [gr.skip()] * len(view_outputs), None
+        said = last.get("said", shown.worker_ended_at if announce_since is None else announce_since)
+        note = shown.worker_note if shown.worker_ended_at > said else None
+        return _view_updates(shown, last, attempt, target, max(said, shown.worker_ended_at)), note
+
+    def show(session_id, last, attempt, target, force: bool = True) -> list:
+        return view(session_id, last, attempt, target, force=force)[0]
 
     def show_forced(session_id, last, attempt, target):
-        return show(session_id, last, attempt, target, force=True)
+        return show(session_id, last, attempt, target)
 
-    def with_view(fn: Callable[..., str]) -> Callable[..., list]:
-        """A decision's handler, followed at once by the re-rendered session."""
+    def tick(session_id, last, attempt, target):
+        updates, note = view(session_id, last, attempt, target, force=False)
+        return updates + [note if note else gr.skip()]
+
+    def decided(fn: Callable[..., str], clear: int = 0) -> Callable[..., list]:
+        """A decision's handler, followed at once by the re-rendered session; the `clear` text boxes after
+        its inputs are emptied once the decision is recorded, so the next decision does not resend them."""
         def run(session_id, last, attempt, target, *args):
             message = fn(session_id, *args)
-            return [message] + show(session_id, last, attempt, target)
+            cleared = [gr.skip() if handlers.is_problem(message) else ""] * clear
+            return [message] + cleared + show(session_id, last, attempt, target)
         return run
 
     # ----- new session ----------------------------------------------------------------------------------
-    ns["source"].change(lambda s: (gr.update(visible=s == "sim"), gr.update(visible=s == "upload")),
-                        ns["source"], [ns["sim_group"], ns["upload_group"]], **PRIVATE, **QUIET)
+    def source_changed(source, family, difficulty, seed, upload, vlm, vgm):
+        upload_mode = source == "upload"
+        if upload_mode:
+            image, said = handlers.upload_preview(upload)
+            preview = gr.update(value=image, label="Uploaded image")
+        else:
+            image, _ = handlers.preview_task(family, difficulty, seed)
+            preview, said = gr.update(value=image, label="Input image (simulated task)"), ""
+        return (gr.update(visible=not upload_mode), gr.update(visible=upload_mode), preview,
+                gr.update(visible=not upload_mode), handlers.backend_check(source, vlm, vgm), said)
+
+    ns["source"].change(source_changed, [ns["source"], ns["family"], ns["difficulty"], ns["seed"],
+                                         ns["upload_image"], ns["vlm"], ns["vgm"]],
+                        [ns["sim_group"], ns["upload_group"], ns["preview"], ns["prompt"], ns["backend_check"],
+                         ns["message"]], **PRIVATE, **QUIET)
     gr.on([ns["family"].change, ns["difficulty"].change, ns["seed"].change], handlers.preview_task,
           [ns["family"], ns["difficulty"], ns["seed"]], [ns["preview"], ns["prompt"]], **PRIVATE, **QUIET)
+
+    def uploaded(path):
+        image, said = handlers.upload_preview(path)
+        return gr.update(value=image, label="Uploaded image"), said
+
+    ns["upload_image"].change(uploaded, ns["upload_image"], [ns["preview"], ns["message"]], **PRIVATE, **QUIET)
+    gr.on([ns["vlm"].change, ns["vgm"].change], handlers.backend_check, [ns["source"], ns["vlm"], ns["vgm"]],
+          ns["backend_check"], **PRIVATE, **QUIET)
 
     def new_session(*args):
         new_id, message = handlers.new_session(svc, *args)
@@ -143,24 +187,36 @@ def _build(svc: Services, demo: gr.Blocks) -> None:
     ).then(show_forced, view_inputs, view_outputs, **PRIVATE, **QUIET)
 
     # ----- driving -------------------------------------------------------------------------------------
-    for key, fn, name in (("step", handlers.step, "step"), ("run", handlers.run, "run"),
-                          ("pause", handlers.pause, "pause"), ("stop", handlers.stop, "stop")):
-        ctl[key].click(lambda s, *rest, fn=fn: [fn(svc, s)] + show(s, *rest), view_inputs,
-                       [ctl["message"]] + view_outputs, api_name=name, **QUIET)
+    def drive(fn: Callable[[Services, str], str], settle: float = 0.0) -> Callable[..., list]:
+        """A control button: `settle` seconds at most are given to a worker to finish before the page is
+        answered, so a quick command shows its result with the click instead of on the next tick."""
+        def run(session_id, last, attempt, target):
+            clicked = time.time()
+            message = fn(svc, session_id)
+            if settle and session_id and not handlers.is_problem(message):
+                svc.studio.wait(session_id, settle)
+            updates, note = view(session_id, last, attempt, target, announce_since=clicked)
+            # A quick command can be over before the page is answered: then say how it ended at once.
+            return [note if note and not handlers.is_problem(message) else message] + updates
+        return run
+
+    for key, fn, name, settle in (("step", handlers.step, "step", STEP_SETTLE_S), ("run", handlers.run, "run", 0.0),
+                                  ("pause", handlers.pause, "pause", 0.0), ("stop", handlers.stop, "stop", 0.0)):
+        ctl[key].click(drive(fn, settle), view_inputs, [ctl["message"]] + view_outputs, api_name=name, **QUIET)
     ctl["breakpoints"].input(
-        with_view(lambda s, bps, who: handlers.set_breakpoints(svc, s, bps, who)),
+        decided(lambda s, bps, who: handlers.set_breakpoints(svc, s, bps, who)),
         view_inputs + [ctl["breakpoints"], annotator], [ctl["message"]] + view_outputs,
         api_name="set_breakpoints", **QUIET)
-    timer.tick(lambda *a: show(*a, force=False), view_inputs, view_outputs, api_name="refresh",
-               concurrency_limit=None, **QUIET)
+    timer.tick(tick, view_inputs, view_outputs + [ctl["message"]], api_name="refresh", concurrency_limit=None,
+               **QUIET)
 
     # ----- decisions -------------------------------------------------------------------------------------
-    decision_outputs = [dec["message"]] + view_outputs
+    said_and_cleared = [dec["message"], dec["reason"], dec["suggestion"]] + view_outputs
     for key, verdict in (("accept", "accept"), ("reject", "reject")):
         dec[key].click(
-            with_view(lambda s, target, reason, suggestion, who, verdict=verdict:
-                      handlers.override(svc, s, target, verdict, reason, suggestion, who)),
-            view_inputs + [dec["attempt"], dec["reason"], dec["suggestion"], annotator], decision_outputs,
+            decided(lambda s, target, reason, suggestion, who, verdict=verdict:
+                    handlers.override(svc, s, target, verdict, reason, suggestion, who), clear=2),
+            view_inputs + [dec["attempt"], dec["reason"], dec["suggestion"], annotator], said_and_cleared,
             **PRIVATE, **QUIET)
 
     @gr.api(api_name="override")
@@ -170,37 +226,55 @@ def _build(svc: Services, demo: gr.Blocks) -> None:
         message = handlers.override(svc, session_id, target, verdict, reason, suggestion, annotator)
         return message, _timeline_html(svc, session_id)
 
+    # Accept and reject name the attempt they act on before anyone presses them.
+    def focus(session_id, target):
+        line, accept, reject = handlers.decision_focus(svc, session_id, target)
+        return line, gr.update(value=accept), gr.update(value=reject)
+
+    # The view sets the attempt and its line together (SessionView.focus_lines); a person's own pick asks here.
+    dec["attempt"].input(focus, [sid, dec["attempt"]], [dec["focus"], dec["accept"], dec["reject"]],
+                         trigger_mode="always_last", **PRIVATE, **QUIET)
+
     dec["save_action"].click(
-        with_view(lambda s, text, who: handlers.edit_action(svc, s, text, who)),
-        view_inputs + [dec["next_action"], annotator], decision_outputs, api_name="edit_action", **QUIET)
+        decided(lambda s, text, who: handlers.edit_action(svc, s, text, who)),
+        view_inputs + [dec["next_action"], annotator], [dec["message"]] + view_outputs, api_name="edit_action",
+        **QUIET)
     dec["regen"].click(
-        with_view(lambda s, target, frame, suggestion, who:
-                  handlers.route_regen(svc, s, target, frame, suggestion, who)),
-        view_inputs + [dec["attempt"], dec["frame"], dec["suggestion"], annotator], decision_outputs,
-        api_name="route_regen", **QUIET)
+        decided(lambda s, target, frame, suggestion, who:
+                handlers.route_regen(svc, s, target, frame, suggestion, who), clear=2),
+        view_inputs + [dec["attempt"], dec["frame"], dec["suggestion"], annotator],
+        [dec["message"], dec["reason"], dec["suggestion"]] + view_outputs, api_name="route_regen", **QUIET)
     dec["split"].click(
-        with_view(lambda s, n, who: handlers.route_split(svc, s, n, who)),
-        view_inputs + [dec["split_steps"], annotator], decision_outputs, api_name="route_split", **QUIET)
+        decided(lambda s, n, who: handlers.route_split(svc, s, n, who)),
+        view_inputs + [dec["split_steps"], annotator], [dec["message"]] + view_outputs, api_name="route_split",
+        **QUIET)
     dec["fallback"].click(
-        with_view(lambda s, who: handlers.route_fallback(svc, s, who)),
-        view_inputs + [annotator], decision_outputs, api_name="route_fallback", **QUIET)
+        decided(lambda s, who: handlers.route_fallback(svc, s, who)),
+        view_inputs + [annotator], [dec["message"]] + view_outputs, api_name="route_fallback", **QUIET)
 
     # The view re-sets the attempt picker on every refresh; the frame slider is reset only when the picked
-    # attempt really changes, so a refresh never overwrites the frame a person chose.
+    # attempt really changes, so a refresh never overwrites the frame a person chose. The preview and the
+    # Regen button follow the slider's value however it is set (drag, arrow keys, its number box).
     regen_for = gr.State("")
+
+    def frame_shown(session_id, target, frame) -> tuple[Any, Any]:
+        path = handlers.regen_preview(svc, session_id, target, frame)
+        index = int(frame or 0)
+        where = f"frame {index} of {target}" if target else f"frame {index}"
+        return (gr.update(value=path, label=f"That frame: {where}"),
+                gr.update(value=f"Regen from frame {index}"))
 
     def regen_source(session_id, target, shown_for):
         key = f"{session_id}|{target}"
         if key == shown_for:
-            return gr.skip(), gr.skip(), shown_for
+            return gr.skip(), gr.skip(), gr.skip(), shown_for
         last, suggested = handlers.regen_source(svc, session_id, target)
-        return (gr.update(maximum=max(last, 1), value=suggested),
-                handlers.regen_preview(svc, session_id, target, suggested), key)
+        return (gr.update(maximum=max(last, 1), value=suggested), *frame_shown(session_id, target, suggested), key)
 
-    dec["attempt"].change(regen_source, [sid, dec["attempt"], regen_for], [dec["frame"], dec["preview"], regen_for],
-                          **PRIVATE, **QUIET)
-    dec["frame"].release(lambda s, t, f: handlers.regen_preview(svc, s, t, f), [sid, dec["attempt"], dec["frame"]],
-                         dec["preview"], **PRIVATE, **QUIET)
+    dec["attempt"].change(regen_source, [sid, dec["attempt"], regen_for],
+                          [dec["frame"], dec["preview"], dec["regen"], regen_for], **PRIVATE, **QUIET)
+    dec["frame"].change(frame_shown, [sid, dec["attempt"], dec["frame"]], [dec["preview"], dec["regen"]],
+                        trigger_mode="always_last", **PRIVATE, **QUIET)
 
     def fork(session_id, step_number):
         new_id, message = handlers.fork(svc, session_id, step_number)
@@ -215,15 +289,16 @@ def _build(svc: Services, demo: gr.Blocks) -> None:
                 ("d3_1", "D3", 1), ("d3_2", "D3", 2), ("d3_3", "D3", 3))
     for key, label, value in labelled:
         ann[key].click(
-            with_view(lambda s, target, who, label=label, value=value:
-                      handlers.annotate(svc, s, target, label, value, who)),
+            decided(lambda s, target, who, label=label, value=value:
+                    handlers.annotate(svc, s, target, label, value, who)),
             view_inputs + [ann["target"], annotator], annotation_outputs, **PRIVATE, **QUIET)
     ann["d1_save"].click(
-        with_view(lambda s, depth, who: handlers.annotate(svc, s, "session", "D1", depth, who)),
+        decided(lambda s, depth, who: handlers.annotate(svc, s, "session", "D1", depth, who)),
         view_inputs + [ann["d1"], annotator], annotation_outputs, **PRIVATE, **QUIET)
     ann["note_save"].click(
-        with_view(lambda s, target, text, who: handlers.annotate(svc, s, target, "note", text or "", who)),
-        view_inputs + [ann["target"], ann["note"], annotator], annotation_outputs, **PRIVATE, **QUIET)
+        decided(lambda s, target, text, who: handlers.annotate(svc, s, target, "note", text or "", who), clear=1),
+        view_inputs + [ann["target"], ann["note"], annotator], [ann["message"], ann["note"]] + view_outputs,
+        **PRIVATE, **QUIET)
 
     @gr.api(api_name="annotate")
     def annotate_api(session_id: str, target: str, label: str, value: str, annotator: str) -> tuple[str, str]:
@@ -246,44 +321,66 @@ def _build(svc: Services, demo: gr.Blocks) -> None:
                           agr["chart_verdicts"]], api_name="agreement")
 
     # ----- sessions view -----------------------------------------------------------------------------------------
+    # The list keeps itself current: refreshed when the tab is opened, every LIST_SECONDS while it is open
+    # (sent only when something changed, so a picked row stays picked), and after anything that changes it.
+    listed = gr.State([])
+
     def list_sessions(search, status, picked):
         table, ids = handlers.list_sessions(svc, search, status)
-        return table, gr.update(choices=ids, value=picked if picked in ids else (ids[0] if ids else None))
+        return table, gr.update(choices=ids, value=picked if picked in ids else (ids[0] if ids else None)), table
 
-    list_event = dict(fn=list_sessions, inputs=[ses["search"], ses["status"], ses["pick"]],
-                      outputs=[ses["table"], ses["pick"]])
-    ses["list"].click(**list_event, api_name="list_sessions")
-    gr.on([ses["search"].submit, ses["status"].change], **list_event, **PRIVATE, **QUIET)
+    def list_if_changed(search, status, picked, shown):
+        table, ids = handlers.list_sessions(svc, search, status)
+        if table == shown:
+            return gr.skip(), gr.skip(), gr.skip()
+        return table, gr.update(choices=ids, value=picked if picked in ids else (ids[0] if ids else None)), table
+
+    list_inputs = [ses["search"], ses["status"], ses["pick"]]
+    list_outputs = [ses["table"], ses["pick"], listed]
+    ses["list"].click(list_sessions, list_inputs, list_outputs, api_name="list_sessions")
+    gr.on([ses["search"].submit, ses["status"].change], list_sessions, list_inputs, list_outputs, **PRIVATE, **QUIET)
+    sessions_tab.select(list_sessions, list_inputs, list_outputs, **PRIVATE, **QUIET).then(
+        lambda: gr.Timer(active=True), None, list_timer, **PRIVATE, **QUIET)
+    session_tab.select(lambda: gr.Timer(active=False), None, list_timer, **PRIVATE, **QUIET)
+    list_timer.tick(list_if_changed, list_inputs + [listed], list_outputs, concurrency_limit=None, **PRIVATE,
+                    **QUIET)
+
     def pick_row(evt: gr.SelectData):
         return evt.row_value[0] if evt.row_value else gr.skip()
 
     ses["table"].select(pick_row, None, ses["pick"], **PRIVATE, **QUIET)
 
     def open_session(picked):
-        view, message = handlers.open_session(svc, picked)
-        return (picked if view is not None else gr.skip()), message
+        opened, message = handlers.open_session(svc, picked)
+        if opened is None:
+            return gr.skip(), message, gr.skip()
+        return picked, message, gr.Tabs(selected=SESSION_TAB)
 
-    ses["open"].click(open_session, ses["pick"], [sid, ses["message"]], api_name="open_session").then(
-        show_forced, view_inputs, view_outputs, **PRIVATE, **QUIET)
+    ses["open"].click(open_session, ses["pick"], [sid, ses["message"], tabs], api_name="open_session").then(
+        show_forced, view_inputs, view_outputs, **PRIVATE, **QUIET).then(
+        lambda: gr.Timer(active=False), None, list_timer, **PRIVATE, **QUIET)
 
     def resume(picked):
         if not picked:
-            return gr.skip(), handlers.problem("pick a session first")
+            return gr.skip(), handlers.problem("pick a session first"), gr.skip()
         message = handlers.run(svc, picked)
-        return (picked if not handlers.is_problem(message) else gr.skip()), message
+        if handlers.is_problem(message):
+            return gr.skip(), message, gr.skip()
+        return picked, message, gr.Tabs(selected=SESSION_TAB)
 
-    ses["resume"].click(resume, ses["pick"], [sid, ses["message"]], **PRIVATE).then(
-        show_forced, view_inputs, view_outputs, **PRIVATE, **QUIET)
+    ses["resume"].click(resume, ses["pick"], [sid, ses["message"], tabs], **PRIVATE).then(
+        show_forced, view_inputs, view_outputs, **PRIVATE, **QUIET).then(
+        lambda: gr.Timer(active=False), None, list_timer, **PRIVATE, **QUIET)
 
     def delete(picked, confirmed, current, search, status):
         message = handlers.delete_session(svc, picked, confirmed)
         table, ids = handlers.list_sessions(svc, search, status)
         done = not handlers.is_problem(message)
         return (message, table, gr.update(choices=ids, value=ids[0] if ids else None), False,
-                "" if done and current == picked else gr.skip())
+                "" if done and current == picked else gr.skip(), table)
 
     ses["delete"].click(delete, [ses["pick"], ses["confirm"], sid, ses["search"], ses["status"]],
-                        [ses["message"], ses["table"], ses["pick"], ses["confirm"], sid],
+                        [ses["message"], ses["table"], ses["pick"], ses["confirm"], sid, listed],
                         api_name="delete_session").then(show_forced, view_inputs, view_outputs, **PRIVATE, **QUIET)
 
     def export(picked):
@@ -296,9 +393,10 @@ def _build(svc: Services, demo: gr.Blocks) -> None:
     # Delete act on what is on screen unless the person picks another.
     def follow(session_id, search, status):
         table, ids = handlers.list_sessions(svc, search, status)
-        return table, gr.update(choices=ids, value=session_id if session_id in ids else (ids[0] if ids else None))
+        return (table, gr.update(choices=ids, value=session_id if session_id in ids else (ids[0] if ids else None)),
+                table)
 
-    sid.change(follow, [sid, ses["search"], ses["status"]], [ses["table"], ses["pick"]], **PRIVATE, **QUIET)
+    sid.change(follow, [sid, ses["search"], ses["status"]], list_outputs, **PRIVATE, **QUIET)
 
     # ----- what a page reload restores ----------------------------------------------------------------------------
     # Both fields are written from the page's current values, one event at a time and in order. Merging into
@@ -319,37 +417,44 @@ def _build(svc: Services, demo: gr.Blocks) -> None:
         except Exception:  # deleted meanwhile, or another data folder: start empty
             session_id = ""
         table, ids = handlers.list_sessions(svc, "", "all")
-        view = show(session_id, {}, None, None)
+        shown = show(session_id, {}, None, None)
         picked = session_id if session_id in ids else (ids[0] if ids else None)
         return [session_id, kept.get("annotator") or "", table, gr.update(choices=ids, value=picked),
-                gr.update(open=not session_id)] + view
+                gr.update(open=not session_id), table] + shown
 
-    demo.load(restore, [saved], [sid, annotator, ses["table"], ses["pick"], new_panel] + view_outputs,
+    demo.load(restore, [saved], [sid, annotator, ses["table"], ses["pick"], new_panel, listed] + view_outputs,
               **PRIVATE, **QUIET)
 
 
 def _no_session() -> list:
     empty = gr.update(choices=[], value=None)
-    return [render.empty_status(), render.empty_timeline(), empty, "", empty, empty, [], None, {}]
+    return [render.empty_status(), render.empty_timeline(), empty, "", empty, empty, [],
+            gr.update(value=None, visible=False), render.decision_focus_empty(), gr.update(value="accept"),
+            gr.update(value="reject"), {}]
 
 
-def _view_updates(view: SessionView, last: dict, attempt: str | None, target: str | None) -> list:
+def _view_updates(view: SessionView, last: dict, attempt: str | None, target: str | None, said: float) -> list:
     """Component updates for a fresh view. Only the status line follows the worker's progress; the rest is
-    sent when the log grew, so that an idle page does not flicker and what a person types is kept."""
+    sent when the log grew, so that an idle page does not flicker and what a person types is kept. The
+    decision panel follows the attempt the loop is on whenever that changes (a person's pick of another
+    attempt is kept until then), its line and buttons naming the attempt picked; `said` is when the worker's latest return was last announced."""
     kept = {"sid": view.session_id, "seq": view.seq, "act": view.activity_key, "instr": view.instruction,
-            "video": view.final_video}
+            "video": view.final_video, "focus": view.focus_attempt, "said": said}
     if last and view.seq == last.get("seq"):
-        return [view.status] + [gr.skip()] * 7 + [kept]
-    decision = gr.update(choices=view.decision_attempts,
-                         value=attempt if attempt in view.decision_attempts
-                         else (view.failed_attempt or (view.decision_attempts[-1] if view.decision_attempts else None)))
+        return [view.status] + [gr.skip()] * 10 + [kept]
+    keep_pick = bool(last) and attempt in view.decision_attempts and last.get("focus") == view.focus_attempt
+    picked = attempt if keep_pick else view.focus_attempt
+    decision = gr.update(choices=view.decision_attempts, value=picked)
+    line, accept, reject = view.focus_lines.get(picked or "", (render.decision_focus_empty(), "accept", "reject"))
     instruction = view.instruction if not last or view.instruction != last.get("instr") else gr.skip()
     steps = [f"step {n}" for n in view.steps]
     fork_step = gr.update(choices=steps, value=steps[-1] if steps else None)
     annot = gr.update(choices=view.attempts,
                       value=target if target in view.attempts else (view.attempts[-1] if view.attempts else None))
-    video = view.final_video if not last or view.final_video != last.get("video") else gr.skip()
-    return [view.status, view.timeline, decision, instruction, fork_step, annot, view.breakpoints, video, kept]
+    video = gr.update(value=view.final_video, visible=view.final_video is not None) \
+        if not last or view.final_video != last.get("video") else gr.skip()
+    return [view.status, view.timeline, decision, instruction, fork_step, annot, view.breakpoints, video, line,
+            gr.update(value=accept), gr.update(value=reject), kept]
 
 
 def _timeline_html(svc: Services, session_id: str) -> str:

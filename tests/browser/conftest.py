@@ -26,8 +26,10 @@ from app_server import AppServer
 
 CHROMIUM = Path("/usr/bin/chromium")
 HERE = Path(__file__).resolve().parent
-# What a component shows, without the progress overlay Gradio puts over it while an event is pending.
-SHOWN_JS = "(e) => { const c = e && (e.querySelector('.prose') || e); return c ? c.innerText : ''; }"
+# What a component shows, without the progress overlay Gradio puts over it while an event is pending: an HTML
+# or Markdown component's text, or a message box's (a read-only text box: ui/widgets.py) value.
+SHOWN_JS = ("(e) => { if (!e) return ''; const c = e.querySelector('.prose'); if (c) return c.innerText;"
+            " const box = e.querySelector('textarea'); return box ? box.value : e.innerText; }")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--disable-quic", "--no-first-run"]
 WAIT_MS = 20_000
@@ -267,6 +269,10 @@ class Studio:
 
     def wait_status(self, pattern: str, timeout: int = WAIT_MS) -> str:
         return self.wait_text("status-line", pattern, timeout)
+
+    def badge(self) -> str:
+        """The status badge's word (idle, working, held, failed, interrupted, finished)."""
+        return self.page.locator("#status-line .status-badge").inner_text().strip()
 
     def wait_idle(self, timeout: int = WAIT_MS) -> str:
         """Until the worker is idle: the status line no longer says 'working'."""

@@ -68,7 +68,7 @@ def test_override_reject_to_accept_and_the_loop_follows(studio, page, shot):
 
     studio.step()  # the loop follows the person: it accepts the overridden attempt
     card = page.locator(f'#timeline .step-card[data-step="{step}"]')
-    expect(card.locator(".step-status")).to_contain_text(f"accepted (attempt {attempt}, by human)")
+    expect(card.locator(".step-status")).to_contain_text(f"accepted (attempt {attempt}, accepted by {ANNOTATOR} at ")
     assert re.search(rf"next: (plan step {step + 1}|finish)", studio.status()), studio.status()
     shot(page)
 
@@ -139,7 +139,8 @@ def test_regen_from_a_chosen_frame(studio, page, shot):
     studio.message("decision-message", rf"step 1 will regenerate from frame 5 of attempt {attempt}")
     route = page.locator('#timeline .step-card[data-step="1"] .route.by-human')
     expect(route).to_contain_text(f"regen of attempt {attempt} from frame 5")
-    expect(route).to_contain_text("by a person (pending)")
+    expect(route).to_contain_text(f"requested by {ANNOTATOR} at ")
+    expect(route).to_contain_text("(pending)")
 
     status = studio.step()
     assert "verify step 1" in status, status

@@ -88,9 +88,12 @@ def test_run_to_the_end_shows_finished_and_the_final_video(studio, page, shot):
     assert page.locator("#timeline .verdict-badge.accept").count() >= 1
     shot(page, "timeline")
 
-    studio.tab("Sessions")
+    # The final video is on the Session tab, above the timeline, where the finished run is looked at.
     video = page.locator("#final-video video")
     expect(video).to_have_count(1)
     page.wait_for_function("v => v.readyState >= 1 && v.duration > 0", arg=video.element_handle())
+    box, timeline = page.locator("#final-video").bounding_box(), page.locator("#timeline").bounding_box()
+    assert box["y"] < timeline["y"], (box, timeline)
     assert sid in studio.value("session-id")
+    page.locator("#final-video").scroll_into_view_if_needed()
     shot(page)

@@ -51,7 +51,9 @@ def test_fork_from_a_past_step(studio, page, shot):
 
     rows = session_rows(studio)
     assert child in rows and parent in rows, rows
-    assert rows[child][4].startswith(f"{parent} @"), rows[child]
+    # The fork names the step it was forked at, not an event number.
+    assert rows[child][4] == f"{parent} (step 2)", rows[child]
+    assert rows[child][1].endswith("(fork at step 2)") and "@" not in rows[child][1], rows[child]
     assert rows[parent][4] == ""
     shot(page)
 
@@ -95,9 +97,9 @@ def test_restart_mid_run_marks_interrupted_and_run_resumes(app_factory, page, sh
     studio.set_annotator("Margaret Hamilton")
     studio.click("btn-run")
     # A run in flight: the worker is busy and at least one clip is in the timeline.
-    studio.wait_status(r"working \(run\)")
+    studio.wait_status(r"working[\s\S]*in flight \(run\)")
     expect(page.locator("#timeline video.clip").first).to_be_visible(timeout=20_000)
-    assert "working (run)" in studio.status()
+    assert studio.badge() == "working" and "in flight (run)" in studio.status()
     shot(page, "in-flight")
 
     server.stop()  # the run is cut off mid-way
@@ -106,7 +108,7 @@ def test_restart_mid_run_marks_interrupted_and_run_resumes(app_factory, page, sh
     # This browser's open session and name survive the restart (ui/wiring.py keeps BrowserState's key).
     page.wait_for_function("(s) => document.querySelector('#session-id textarea').value === s", arg=sid)
     assert studio.value("annotator") == "Margaret Hamilton"
-    studio.wait_status(r"interrupted \(press Run to resume\)")
+    studio.wait_status(r"interrupted\s+press Run to resume")
     cut_at = studio.seq()
     row = wait_row(studio, sid, 2, r"^interrupted$")
     assert row[2] == "interrupted"
@@ -115,7 +117,7 @@ def test_restart_mid_run_marks_interrupted_and_run_resumes(app_factory, page, sh
     studio.choose("session-pick", sid)
     studio.click("btn-open")
     studio.message("sessions-message", rf"opened session {sid}")
-    studio.tab("Session")
+    expect(page.locator("#btn-run")).to_be_visible()  # Open brings the Session tab forward
     status = studio.run(timeout=60_000)
     assert "done:" in status, status
     assert studio.seq() > cut_at  # it went on from where it was cut off

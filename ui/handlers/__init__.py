@@ -21,23 +21,27 @@ from ui.handlers.annotation import annotate, attempt_targets, neighbour
 from ui.handlers.common import BREAKPOINT_LABELS, Services, is_problem, ok, problem
 from ui.handlers.control import pause, run, set_breakpoints, step, stop, wait_idle
 from ui.handlers.decisions import (
-    edit_action, fork, override, regen_preview, regen_source, route_fallback, route_regen, route_split,
+    decision_focus, edit_action, fork, override, regen_preview, regen_source, route_fallback, route_regen,
+    route_split,
 )
 from ui.handlers.new_session import (
-    MAX_UPLOAD_BYTES, availability_markdown, backend_choices, difficulties, families, load_upload, loop_config,
-    new_session, preview_task,
+    MAX_UPLOAD_BYTES, availability_markdown, backend_check, backend_choices, backend_problems, difficulties,
+    families, load_upload, loop_config, new_session, preview_task, upload_preview,
 )
 from ui.handlers.sessions import (
     SESSION_COLUMNS, STATUS_FILTERS, delete_session, export_session, final_video, list_sessions,
 )
-from ui.handlers.view import SessionView, activity_key, open_session, refresh, session_view
+from ui.handlers.view import (
+    SHOWN_STATUSES, SessionView, activity_key, open_session, refresh, session_view, shown_status, was_running,
+)
 
 __all__ = [
-    "BREAKPOINT_LABELS", "MAX_UPLOAD_BYTES", "SCOPES", "SESSION_COLUMNS", "STATUS_FILTERS", "AgreementView",
-    "Services", "SessionView", "activity_key", "agreement", "agreement_table", "annotate", "attempt_targets",
-    "availability_markdown", "backend_choices", "delete_session", "difficulties", "edit_action", "export_session",
-    "families", "final_video", "fork", "is_problem", "list_sessions", "load_upload", "loop_config", "neighbour",
+    "BREAKPOINT_LABELS", "MAX_UPLOAD_BYTES", "SCOPES", "SESSION_COLUMNS", "SHOWN_STATUSES", "STATUS_FILTERS",
+    "AgreementView", "Services", "SessionView", "activity_key", "agreement", "agreement_table", "annotate",
+    "attempt_targets", "availability_markdown", "backend_check", "backend_choices", "backend_problems",
+    "decision_focus", "delete_session", "difficulties", "edit_action", "export_session", "families",
+    "final_video", "fork", "is_problem", "list_sessions", "load_upload", "loop_config", "neighbour",
     "new_session", "ok", "open_session", "override", "pause", "preview_task", "problem", "refresh",
     "regen_preview", "regen_source", "route_fallback", "route_regen", "route_split", "run", "session_view",
-    "set_breakpoints", "step", "stop", "wait_idle",
+    "set_breakpoints", "shown_status", "step", "stop", "upload_preview", "wait_idle", "was_running",
 ]

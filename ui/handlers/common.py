@@ -101,9 +101,3 @@ def need_name(actor: str | None) -> str | None:
         return None
     return problem("enter your name in the Annotator box first (it is kept in this browser)")
 
-
-def not_running(svc: Services, sid: str) -> None:
-    activity = svc.studio.activity(sid)
-    if activity.running:
-        raise SessionBusy(f"the session is working ({activity.command or activity.mode}); pause or stop it "
-                          "first, then decide")

@@ -7,8 +7,20 @@ from typing import Any
 
 from collabvr.engine import DecisionError
 from collabvr.events import parse_attempt_target
+from collabvr.loop import next_command
 from collabvr.store import StoreError
-from ui.handlers.common import Services, guarded, need_name, need_session, not_running, ok
+from ui import render
+from ui.handlers.common import Services, guarded, need_name, need_session, ok
+from ui.handlers.view import focus_line
+
+
+def _then(svc: Services, sid: str) -> str:
+    """What happens after a decision: the loop reads the log, so it follows from its next command; a
+    command already in flight that this decision makes stale is dropped (and recorded with its cost)."""
+    if svc.studio.is_running(sid):
+        return ("the run goes on from it; a result in flight that it makes stale is discarded, its cost "
+                "recorded")
+    return "Step or Run to continue"
 
 
 def override(svc: Services, sid: str | None, target: str | None, verdict: str, reason: str, suggestion: str,
@@ -18,11 +30,22 @@ def override(svc: Services, sid: str | None, target: str | None, verdict: str, r
         return missing
 
     def work() -> str:
-        not_running(svc, sid)
         step_number, attempt = parse_attempt_target(target)
         svc.studio.override_verdict(sid, step_number, attempt, verdict, actor, reason or "", suggestion or "")
-        return ok(f"{target} overridden to {verdict}; Step or Run to continue")
+        return ok(f"{target} overridden to {verdict} by {actor.strip()}; {_then(svc, sid)}")
     return guarded(work)
+
+
+def decision_focus(svc: Services, sid: str | None, target: str | None) -> tuple[str, str, str]:
+    """(the line that says which attempt accept/reject act on, the accept button's label, the reject
+    button's label) for the attempt a person picked: a decision names its attempt before it is made."""
+    try:
+        state = svc.studio.state(sid) if sid else None
+    except StoreError:
+        state = None
+    if state is None:
+        return render.decision_focus_empty(), "accept", "reject"
+    return focus_line(state, next_command(state), target)
 
 
 def edit_action(svc: Services, sid: str | None, text: str, actor: str | None) -> str:
@@ -31,7 +54,6 @@ def edit_action(svc: Services, sid: str | None, text: str, actor: str | None) ->
         return missing
 
     def work() -> str:
-        not_running(svc, sid)
         current = svc.studio.state(sid).current_step
         if current is None:
             raise DecisionError("there is no step yet: Step once to let the planner propose one")
@@ -75,11 +97,10 @@ def route_regen(svc: Services, sid: str | None, target: str | None, frame: Any, 
         return missing
 
     def work() -> str:
-        not_running(svc, sid)
         _routable(svc, sid)
         step_number, attempt = parse_attempt_target(target)
         svc.studio.request_route(sid, step_number, "regen", actor, attempt=attempt, frame_index=int(frame or 0),
-                                 suggestion=suggestion or "", reason="regen from a frame picked by a person")
+                                 suggestion=suggestion or "")
         return ok(f"step {step_number} will regenerate from frame {int(frame or 0)} of attempt {attempt}")
     return guarded(work)
 
@@ -90,11 +111,9 @@ def route_split(svc: Services, sid: str | None, sub_steps: Any, actor: str | Non
         return missing
 
     def work() -> str:
-        not_running(svc, sid)
         _routable(svc, sid)
         current = _current_step(svc, sid)
-        svc.studio.request_route(sid, current, "split", actor, estimated_steps=int(sub_steps or 0),
-                                 reason="split requested by a person")
+        svc.studio.request_route(sid, current, "split", actor, estimated_steps=int(sub_steps or 0))
         return ok(f"step {current} will be re-planned as {int(sub_steps)} sub-steps")
     return guarded(work)
 
@@ -105,10 +124,9 @@ def route_fallback(svc: Services, sid: str | None, actor: str | None) -> str:
         return missing
 
     def work() -> str:
-        not_running(svc, sid)
         _routable(svc, sid)
         current = _current_step(svc, sid)
-        svc.studio.request_route(sid, current, "fallback", actor, reason="fallback requested by a person")
+        svc.studio.request_route(sid, current, "fallback", actor)
         return ok(f"step {current} falls back to generating the whole remaining task")
     return guarded(work)
 

@@ -12,7 +12,7 @@ from PIL import Image, UnidentifiedImageError
 from collabvr.backends import registry
 from collabvr.config import BREAKPOINTS, LoopConfig
 from collabvr.engine import MAX_PROMPT_CHARS, DecisionError
-from collabvr.studio import MAX_IMAGE_SIDE, NewSimSession
+from collabvr.studio import MAX_IMAGE_SIDE, NewSimSession, check_image
 from ui import render
 from ui.handlers.common import Services, guarded, ok, problem
 
@@ -42,12 +42,53 @@ def preview_task(family: str, difficulty: str, seed: float | int | None) -> tupl
 
 
 def backend_choices(role: str) -> list[tuple[str, str]]:
-    """(label, key) pairs for a dropdown; backends that cannot run here say so in their label."""
+    """(label, key) pairs for a dropdown, those that can run here first; one that cannot says so in its
+    label, before anyone picks it."""
     pairs = []
-    for c in registry.choices():
-        if c.role == role:
-            pairs.append((c.label if c.available else f"{c.label} (unavailable)", c.key))
+    for c in sorted((c for c in registry.choices() if c.role == role), key=lambda c: not c.available):
+        pairs.append((c.label if c.available else f"✘ {c.label} (unavailable here)", c.key))
     return pairs
+
+
+def backend_problems(source: str, vlm_key: str | None, vgm_key: str | None) -> list[str]:
+    """Every reason the chosen backends cannot run the chosen kind of task, both roles (empty: they can)."""
+    problems = []
+    for role, key in (("vlm", vlm_key), ("vgm", vgm_key)):
+        try:
+            choice = _choice(role, key)
+        except registry.BackendUnavailable as exc:
+            problems.append(str(exc))
+            continue
+        if not choice.available:
+            problems.append(f"{role.upper()} {choice.label} cannot run here: {choice.why_not}")
+        elif source == "upload" and choice.simulated:
+            problems.append(f"{role.upper()} {choice.label} only understands the simulated world's own tasks; "
+                            "an uploaded image needs a real backend")
+        elif source != "upload" and not choice.simulated and role == "vgm":
+            # A real VLM may plan and verify a simulated task (it reads pixels like any image); only the
+            # simulated world can render one.
+            problems.append(f"VGM {choice.label} cannot render simulated tasks; pick a simulated VGM "
+                            "or upload an image")
+    return problems
+
+
+def backend_check(source: str, vlm_key: str | None, vgm_key: str | None) -> str:
+    """The line under the backend pickers: that the pair can run, or every reason it cannot (Markdown,
+    escaped)."""
+    problems = backend_problems(source, vlm_key, vgm_key)
+    if not problems:
+        return "✔ both backends can run this task here"
+    return "\n".join(f"⚠ {render.esc(p)}" + "  " for p in problems)
+
+
+def upload_preview(path: str | None) -> tuple[np.ndarray | None, str]:
+    """The uploaded picture as the preview shows it, or why it cannot be used ("" when nothing is chosen)."""
+    if not path:
+        return None, ""
+    try:
+        return check_image(load_upload(path)), ""
+    except DecisionError as exc:
+        return None, problem(str(exc))
 
 
 def availability_markdown() -> str:
@@ -67,13 +108,13 @@ def _choice(role: str, key: str | None) -> registry.BackendChoice:
 
 
 def _sim_profile(role: str, key: str | None) -> str:
-    choice = _choice(role, key)
-    if not choice.available:
-        raise registry.BackendUnavailable(f"{choice.label} cannot run here: {choice.why_not}")
-    if not choice.simulated:
-        raise registry.BackendUnavailable(f"{choice.label} cannot run simulated tasks; pick a simulated "
-                                          f"{role.upper()} or upload an image")
-    return choice.key.removeprefix("sim:")
+    return _choice(role, key).key.removeprefix("sim:")
+
+
+def _check_backends(source: str, vlm_key: str | None, vgm_key: str | None) -> None:
+    problems = backend_problems(source, vlm_key, vgm_key)
+    if problems:
+        raise registry.BackendUnavailable("; ".join(problems))
 
 
 def _real_vlm_for_sim(key: str | None) -> dict | None:
@@ -123,14 +164,16 @@ def new_session(svc: Services, source: str, family: str, difficulty: str, seed: 
     def work() -> str:
         config = loop_config(n_max, m, first_seconds, later_seconds, breakpoints)
         if source == "upload":
-            image = load_upload(upload_path)
+            image = check_image(load_upload(upload_path))
             prompt = (upload_prompt or "").strip()
             if not prompt:
                 raise DecisionError("the task prompt is empty")
             if len(prompt) > MAX_PROMPT_CHARS:
                 raise DecisionError(f"the task prompt has {len(prompt)} characters; at most {MAX_PROMPT_CHARS}")
+            _check_backends(source, vlm_key, vgm_key)
             created.append(svc.studio.new_upload_session(image, prompt, vlm_key, vgm_key, config, title))
         else:
+            _check_backends(source, vlm_key, vgm_key)
             real_vlm = _real_vlm_for_sim(vlm_key)
             spec = NewSimSession(family=family, difficulty=difficulty, seed=int(seed or 0), vlm_spec=real_vlm,
                                  vlm_profile=_sim_profile("vlm", vlm_key) if real_vlm is None else "gemini-2.5-pro",

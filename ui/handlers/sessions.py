@@ -6,36 +6,57 @@ from __future__ import annotations
 import datetime as _dt
 from typing import Any
 
-from collabvr.status import STATUSES
 from collabvr.store import StoreError
 from storage import delete_session_and_files
 from storage.data_dir import EXPORTS_NAME
 from ui import render
 from ui.handlers.common import Services, guarded, need_session, ok, plain, problem
-from ui.handlers.view import INTERRUPTED, session_view, shown_status
+from ui.handlers.view import SHOWN_STATUSES, fork_step, session_view, shown_status
 
 
-STATUS_FILTERS = ("all", *STATUSES, INTERRUPTED)
+STATUS_FILTERS = ("all", *SHOWN_STATUSES)
+LIST_LIMIT = 200
 
 SESSION_COLUMNS = ["id", "title", "status", "updated", "parent", "events"]
+
+# The logged statuses (collabvr.status) a shown status can come from: the store filters on what the log
+# says, the page on what a person sees. A worker can drive a session of any logged status but finished.
+_LOGGED = {"finished": ("finished",), "interrupted": ("running",), "held": ("running", "failed", "stopped"),
+           "failed": ("failed", "stopped", "running"), "idle": ("new", "running", "stopped", "failed"),
+           "working": ("new", "running", "stopped", "failed")}
 
 
 def list_sessions(svc: Services, search: str | None, status: str | None) -> tuple[list[list[Any]], list[str]]:
     """Rows of the sessions table (most recently updated first) and their ids; `status` filters by the
-    status a person sees (shown_status), "all" or nothing keeps every session."""
+    status a person sees (shown_status: the same word as the status badge), "all" or nothing keeps every
+    session. A fork's title and parent say the step it was forked at."""
     wanted = None if status in (None, "", "all") else status
-    # An interrupted session is logged as running; the store filters on what the log says.
-    logged = "running" if wanted == INTERRUPTED else wanted
-    rows = svc.store.list_sessions(search=(search or "").strip() or None, status=logged, limit=200)
+    found = svc.store.list_sessions(search=(search or "").strip() or None, limit=LIST_LIMIT) if wanted is None \
+        else [row for logged in _LOGGED.get(wanted, ()) for row in
+              svc.store.list_sessions(search=(search or "").strip() or None, status=logged, limit=LIST_LIMIT)]
+    found.sort(key=lambda row: (row.updated, row.id), reverse=True)
     table, ids = [], []
-    for row in rows:
+    for row in found:
         shown = shown_status(svc, row.id, row.status)
-        if wanted == INTERRUPTED and shown != INTERRUPTED:
+        if wanted is not None and shown != wanted:
             continue
-        parent = f"{row.parent_session} @{row.fork_seq}" if row.parent_session else ""
-        table.append([row.id, row.title, shown, render.when(row.updated), parent, row.n_events])
+        title, parent = row.title, ""
+        if row.parent_session:
+            step = _fork_step(svc, row.id)
+            title = render.list_title(row.title, step)
+            parent = row.parent_session + (f" (step {step})" if step is not None else "")
+        table.append([row.id, title, shown, render.when(row.updated), parent, row.n_events])
         ids.append(row.id)
+        if len(ids) == LIST_LIMIT:
+            break
     return table, ids
+
+
+def _fork_step(svc: Services, sid: str) -> int | None:
+    try:
+        return fork_step(svc.store.read(sid))
+    except StoreError:
+        return None
 
 
 def delete_session(svc: Services, sid: str | None, confirmed: bool) -> str:
