@@ -23,19 +23,20 @@ import numpy as np
 from collabvr import media
 from collabvr.artifacts import ArtifactFolder, ArtifactMissing
 from collabvr.backends import (
-    VGM, VLM, BackendError, ClipView, GenerateRequest, HistoryItem, PlanRequest, RouteRequest, SplitContext,
-    VerifyRequest,
+    VGM, VLM, BackendError, ClipView, Critic, CritiqueRequest, GenerateRequest, HistoryItem, Plan, PlanRequest,
+    RouteRequest, SelectRequest, SplitContext, VerifyRequest,
 )
 from collabvr.backends.gate import GPUGate
 from collabvr.config import BREAKPOINTS, Breakpoint, LoopConfig
 from collabvr.events import (
     ActionEdited, Annotated, Artifact, BackendFailed, BackendLabel, BestAttemptPropagated, BreakpointsSet,
-    ClipGenerated, ClipVerified, CommandFailed, Event, ForkOrigin, PromptEvolved, ResultDiscarded, RouteRequested,
+    ClipGenerated, ClipsCritiqued, ClipsSelected, ClipVerified, CommandFailed, Event, ForkOrigin, PromptEvolved, ResultDiscarded, RouteRequested,
     Routed, SessionFinished, SessionStarted, StepAccepted, StepPlanned, TaskSpec, UsageInfo, VerdictOverridden,
     attempt_target, parse_attempt_target,
 )
 from collabvr.loop import (
-    Command, Kind, clip_seconds, command_inputs, evolved_prompt, next_command, split_context, unheld,
+    Command, Kind, baseline_name, clip_seconds, command_inputs, evolved_prompt, generation_seed_parts, next_command,
+    round_attempts, split_context, unheld,
 )
 from collabvr.state import (
     AttemptState, SessionState, StepState, apply, failing_frame_index, fold, start_point_for_next_attempt,
@@ -48,7 +49,8 @@ Judge = Callable[[np.ndarray], "tuple[bool, float | None]"]
 ProgressFn = Callable[[str, int, int], None]
 
 MAX_PROMPT_CHARS = 4000
-_BACKEND_ROLES = {Kind.PLAN: "plan", Kind.GENERATE: "generate", Kind.VERIFY: "verify", Kind.ROUTE: "route"}
+_BACKEND_ROLES = {Kind.PLAN: "plan", Kind.GENERATE: "generate", Kind.VERIFY: "verify", Kind.ROUTE: "route",
+                  Kind.SELECT: "select", Kind.CRITIQUE: "critique"}
 
 
 class DecisionError(ValueError):
@@ -267,6 +269,7 @@ class Engine:
         handler = {
             Kind.PLAN: self._plan, Kind.GENERATE: self._generate, Kind.VERIFY: self._verify,
             Kind.EVOLVE: self._evolve, Kind.ROUTE: self._route, Kind.ACCEPT: self._accept,
+            Kind.SELECT: self._select, Kind.CRITIQUE: self._critique,
             Kind.PROPAGATE: self._propagate, Kind.FINISH: self._finish,
         }[command.kind]
         try:
@@ -351,6 +354,13 @@ class Engine:
 
     def _plan(self, state: SessionState, command: Command, progress: ProgressFn | None) -> list[Event]:
         t = command.step or 1
+        if state.config.method != "collabvr":
+            # A baseline has no planner: its one step is the raw task prompt, set by the method's rule.
+            name = baseline_name(state.config)
+            plan = Plan(observation=f"{name} has no planner: the video model gets the raw task prompt.",
+                        remaining_goal=state.task_prompt, task_complete=False, instruction=state.task_prompt,
+                        target_state="", estimated_steps_remaining=0)
+            return [StepPlanned(step=t, max_steps=1, plan=plan, usage=UsageInfo(calls=0), by="method")]
         split = split_context(state, t)
         history = [HistoryItem(step=s.number, instruction=s.instruction, outcome=s.status)
                    for s in state.steps if s.resolved]
@@ -360,6 +370,7 @@ class Engine:
             max_steps=state.max_steps, seed=self._seed(state, command, t, "plan"),
             split=SplitContext(failed_instruction=state.step(split[0]).instruction, sub_step=split[1],
                                sub_steps=split[2]) if split else None,
+            exact_steps=state.config.exact_steps,
         )
         with self._call(self.vlm) as timing:
             reply = self.vlm.plan(request)
@@ -378,7 +389,7 @@ class Engine:
             image = self.artifacts.clip_frame(source, start.frame_index or 0)
         else:
             image = self.artifacts.load_frame(step.start_frame)
-        seed = self._seed(state, command, step.number, command.attempt, "generate")
+        seed = self._seed(state, command, *generation_seed_parts(state, step, command.attempt or 1))
         report = (lambda done, total: progress(command.describe(), done, total)) if progress else None
         self._timing.vgm_seconds = seconds
         with self._call(self.vgm) as timing:
@@ -470,6 +481,48 @@ class Engine:
         return [Routed(step=step.number, after_attempt=last.number, decision=reply.value,
                        usage=_usage(reply.usage, timing.wall_s))]
 
+    def _select(self, state: SessionState, command: Command, progress: ProgressFn | None) -> list[Event]:
+        """Pass@k: one selector call over every clip of the step; the clip it picks becomes the video."""
+        step = state.step(command.step or 0)
+        attempts = list(step.attempts)
+        request = SelectRequest(task_prompt=state.task_prompt, input_image=self._input_image(state),
+                                clips=[self._clip_view(state, a) for a in attempts],
+                                seed=self._seed(state, command, step.number, "select"))
+        with self._call(self.vlm) as timing:
+            reply = self.vlm.select(request)
+        index = reply.value.best_index
+        if not 0 <= index < len(attempts):
+            raise BackendError(f"the selector picked clip {index}, but there are {len(attempts)} (0 to "
+                               f"{len(attempts) - 1})", usage=reply.usage)
+        return [ClipsSelected(step=step.number, attempts=[a.number for a in attempts],
+                              best_attempt=attempts[index].number, reason=reply.value.reason,
+                              usage=_usage(reply.usage, timing.wall_s))]
+
+    def _critique(self, state: SessionState, command: Command, progress: ProgressFn | None) -> list[Event]:
+        """VideoTPO: one critic call over a round's clips; its rewritten prompt makes the next clips."""
+        step = state.step(command.step or 0)
+        if not isinstance(self.vlm, Critic):
+            raise BackendError(f"{self.vlm.info.name} cannot critique videos, which the VideoTPO baseline needs")
+        number = len(step.critiques) + 1
+        attempts = [step.attempt(n) for n in round_attempts(state, step, number)]
+        request = CritiqueRequest(task_prompt=state.task_prompt, input_image=self._input_image(state),
+                                  prompt=step.instruction, clips=[self._clip_view(state, a) for a in attempts],
+                                  round=number, rounds=state.config.tpo_rounds,
+                                  seed=self._seed(state, command, step.number, "critique", number))
+        with self._call(self.vlm) as timing:
+            reply = self.vlm.critique(request)
+        index = reply.value.better_index
+        if not 0 <= index < len(attempts):
+            raise BackendError(f"the critic named clip {index} the better one, but there are {len(attempts)}",
+                               usage=reply.usage)
+        try:
+            after = check_prompt(reply.value.prompt, "rewritten prompt")
+        except DecisionError as exc:
+            raise BackendError(f"the critic's {exc}", usage=reply.usage) from None
+        return [ClipsCritiqued(step=step.number, round=number, attempts=[a.number for a in attempts],
+                               better_attempt=attempts[index].number, critique=reply.value.critique,
+                               before=step.instruction, after=after, usage=_usage(reply.usage, timing.wall_s))]
+
     def _result_frame(self, attempt: AttemptState) -> Artifact:
         """The frame the next step starts from: the VGM's own last frame, stored losslessly when the clip
         was made (sessions recorded before that fall back to decoding the clip's last frame)."""
@@ -481,6 +534,8 @@ class Engine:
         step = state.step(command.step or 0)
         attempt = step.attempt(command.attempt or 0)
         by = "human" if attempt.override is not None else "verifier"
+        if state.config.method != "collabvr":
+            by = "selector" if step.selection is not None else "method"
         return [StepAccepted(step=step.number, attempt=attempt.number, clip=self._existing(attempt.generated.candidate),
                              last_frame=self._result_frame(attempt), by=by)]
 
@@ -539,6 +594,9 @@ class Engine:
                                 "fork from it to change a past step, or annotate it")
         if current.status == "split":
             raise DecisionError(f"step {step_number} was split into sub-steps; fork from it to decide differently")
+        if state.config.method != "collabvr":
+            raise DecisionError(f"this is a {baseline_name(state.config)} baseline session: its method takes no "
+                                "decisions in the loop (annotate it instead)")
         if current.resolved and not allow_resolved:
             raise DecisionError(f"step {step_number} is already resolved")
         return current

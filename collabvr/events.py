@@ -118,6 +118,8 @@ class StepPlanned(EventBase):
     sub_step: int | None = None
     sub_steps: int | None = None
     usage: UsageInfo = UsageInfo()
+    # "method": a baseline's one step, set by its rule (the raw task prompt), not by the VLM planner (no call)
+    by: Literal["planner", "method"] = "planner"
 
 
 class ClipGenerated(EventBase):
@@ -177,7 +179,33 @@ class StepAccepted(EventBase):
     attempt: int
     clip: Artifact
     last_frame: Artifact
-    by: Literal["verifier", "human"]
+    # verifier or a person in the loop; in a baseline, its selector (Pass@k) or its rule (single, VideoTPO)
+    by: Literal["verifier", "human", "selector", "method"]
+
+
+class ClipsSelected(EventBase):
+    """Pass@k: the VLM's selector picked one of the step's clips (one call over all of them)."""
+
+    type: Literal["ClipsSelected"] = "ClipsSelected"
+    step: int
+    attempts: list[int]
+    best_attempt: int
+    reason: str
+    usage: UsageInfo = UsageInfo()
+
+
+class ClipsCritiqued(EventBase):
+    """VideoTPO: the VLM critiqued a round of clips and rewrote the prompt the next clips are made from."""
+
+    type: Literal["ClipsCritiqued"] = "ClipsCritiqued"
+    step: int
+    round: int
+    attempts: list[int]
+    better_attempt: int
+    critique: str
+    before: str
+    after: str
+    usage: UsageInfo = UsageInfo()
 
 
 class BestAttemptPropagated(EventBase):
@@ -237,7 +265,7 @@ class BackendFailed(EventBase):
     for, and the VLM calls (with their tokens, where the backend knows them)."""
 
     type: Literal["BackendFailed"] = "BackendFailed"
-    role: Literal["plan", "generate", "verify", "route"]
+    role: Literal["plan", "generate", "verify", "route", "select", "critique"]
     step: int | None
     attempt: int | None
     error: str  # exception class
@@ -267,7 +295,7 @@ class ResultDiscarded(EventBase):
     override, a route): it is dropped, and only its cost is kept."""
 
     type: Literal["ResultDiscarded"] = "ResultDiscarded"
-    role: Literal["plan", "generate", "verify", "route"]
+    role: Literal["plan", "generate", "verify", "route", "select", "critique"]
     step: int | None
     attempt: int | None
     reason: str
@@ -326,7 +354,7 @@ class BreakpointsSet(EventBase):
 Event = TypingAnnotated[
     Union[
         SessionStarted, StepPlanned, ClipGenerated, ClipVerified, PromptEvolved, Routed, StepAccepted,
-        BestAttemptPropagated, SessionFinished, BackendFailed, CommandFailed, ResultDiscarded, ActionEdited,
+        ClipsSelected, ClipsCritiqued, BestAttemptPropagated, SessionFinished, BackendFailed, CommandFailed, ResultDiscarded, ActionEdited,
         VerdictOverridden, RouteRequested, Annotated, BreakpointsSet,
     ],
     Field(discriminator="type"),

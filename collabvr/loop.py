@@ -1,4 +1,18 @@
-"""What the loop does next, decided from the state alone (DESIGN.md section 1, rules 1-7).
+"""What the loop does next, decided from the state alone (DESIGN.md section 1, rules 1-7), and the rules of
+the baselines a session can run instead (LoopConfig.method), written here once so that a baseline is a
+session like any other: recorded, resumable, shown in the app.
+
+- collabvr: the method. Its ablations are budgets and switches of it (collabvr.eval.methods names them):
+  planning only (M = 1, router off), verification only (N_max = 1, router off), fixed N (`exact_steps`:
+  the planner may not finish early) and no router.
+- resample: one step whose prompt is the raw task prompt (no planner call); `samples` = k clips of it from
+  the input image, each of the first-step length, with seeds of their own; with k > 1 one SELECT call (the
+  VLM's Pass@k selector) picks the clip that becomes the video; k = 1 is single inference. No verifier.
+- videotpo: one step, the raw task prompt; `tpo_rounds` rounds of `tpo_clips` clips, each round followed
+  by one CRITIQUE call that compares its clips and rewrites the prompt (the whole prompt); then one final
+  clip of the rewritten prompt, which is the video. The clips of a round reuse the same seeds in every
+  round (only the prompt changes), as VideoTPO's code does; the final clip has a seed of its own. The
+  paper's setting, 2 rounds of 2 clips, is 5 generations. No verifier.
 
 `next_command(state)` is pure: the driver executes the command against the backends and appends the
 event(s) it produces. A breakpoint or an unrecovered backend failure yields WAIT, which carries the
@@ -10,6 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
+from collabvr.config import LoopConfig
 from collabvr.state import AttemptState, SessionState, StepState, start_point_for_next_attempt
 
 
@@ -19,6 +34,8 @@ class Kind(str, Enum):
     VERIFY = "verify"
     EVOLVE = "evolve"
     ROUTE = "route"
+    SELECT = "select"
+    CRITIQUE = "critique"
     ACCEPT = "accept"
     PROPAGATE = "propagate"
     FINISH = "finish"
@@ -63,6 +80,8 @@ def next_command(state: SessionState) -> Command:
 
 
 def _natural_command(state: SessionState) -> Command:
+    if state.config.method != "collabvr":
+        return _baseline_command(state)
     step = state.current_step
     if step is None:
         return Command(Kind.PLAN, step=1)
@@ -81,6 +100,62 @@ def _natural_command(state: SessionState) -> Command:
     if accepted is not None:
         return Command(Kind.ACCEPT, step=step.number, attempt=accepted.number)
     return _after_reject(state, step, last)
+
+
+def _baseline_command(state: SessionState) -> Command:
+    """A baseline's one step: PLAN sets it to the raw task prompt, then its method's clips and VLM calls."""
+    config = state.config
+    step = state.current_step
+    if step is None:
+        return Command(Kind.PLAN, step=1, reason=f"{config.method}: the raw task prompt")
+    if step.resolved:
+        return Command(Kind.FINISH, step=step.number, reason=f"{baseline_name(config)} done")
+    made = len(step.attempts)
+    if config.method == "resample":
+        if made < config.samples:
+            return _generate_or_stop(state, step, "attempt")
+        if config.samples == 1:
+            return Command(Kind.ACCEPT, step=step.number, attempt=1, reason="single inference keeps its clip")
+        if step.selection is None:
+            return Command(Kind.SELECT, step=step.number, attempt=made)
+        return Command(Kind.ACCEPT, step=step.number, attempt=step.selection.best_attempt,
+                       reason="the selector's pick")
+    per_round, rounds = config.tpo_clips, config.tpo_rounds
+    critiqued = len(step.critiques)
+    if made < critiqued * per_round + per_round and critiqued < rounds:
+        return _generate_or_stop(state, step, "attempt")
+    if critiqued < rounds:
+        return Command(Kind.CRITIQUE, step=step.number, attempt=made, reason=f"round {critiqued + 1} of {rounds}")
+    if made < rounds * per_round + 1:
+        return _generate_or_stop(state, step, "attempt")
+    return Command(Kind.ACCEPT, step=step.number, attempt=made, reason="the final clip of the rewritten prompt")
+
+
+def baseline_name(config: LoopConfig) -> str:
+    """How a session's method is called in messages: "single inference", "Pass@4", "VideoTPO", "CollabVR"."""
+    if config.method == "resample":
+        return "single inference" if config.samples == 1 else f"Pass@{config.samples}"
+    if config.method == "videotpo":
+        return "VideoTPO"
+    return "CollabVR"
+
+
+def generation_seed_parts(state: SessionState, step: StepState, attempt: int) -> tuple:
+    """What a generation's seed is derived from (with the session's seed): the step and attempt, except in
+    VideoTPO, whose clips of a round take the same seeds in every round and whose final clip its own."""
+    config = state.config
+    if config.method != "videotpo":
+        return (step.number, attempt, "generate")
+    index = attempt - 1
+    if index >= config.tpo_rounds * config.tpo_clips:
+        return (step.number, "videotpo", "final", "generate")
+    return (step.number, "videotpo", index % config.tpo_clips, "generate")
+
+
+def round_attempts(state: SessionState, step: StepState, round_number: int) -> list[int]:
+    """VideoTPO: the attempt numbers of a round (1-based)."""
+    per_round = state.config.tpo_clips
+    return list(range((round_number - 1) * per_round + 1, round_number * per_round + 1))
 
 
 def _after_resolved(state: SessionState, step: StepState) -> Command:

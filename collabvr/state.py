@@ -14,7 +14,7 @@ from collabvr.backends import Plan, RouteDecision, Verdict
 from collabvr.config import Breakpoint, LoopConfig
 from collabvr.events import (
     ActionEdited, Annotated, Artifact, BackendFailed, BestAttemptPropagated, BreakpointsSet, ClipGenerated,
-    ClipVerified, CommandFailed, CostSummary, Event, PromptEvolved, ResultDiscarded, RouteRequested, Routed,
+    ClipsCritiqued, ClipsSelected, ClipVerified, CommandFailed, CostSummary, Event, PromptEvolved, ResultDiscarded, RouteRequested, Routed,
     SessionFinished, SessionStarted, StartPoint, StepAccepted, StepPlanned, UsageInfo, VerdictOverridden,
 )
 from collabvr.status import status_after
@@ -113,6 +113,8 @@ class StepState:
     evolutions: dict[int, PromptEvolved] = field(default_factory=dict)  # the latest evolution after each attempt
     decided_since_verify: bool = True  # False between a ClipVerified and the engine's decision on it
     prompt_history: list[tuple[str, str]] = field(default_factory=list)  # (source, text), oldest first
+    selection: ClipsSelected | None = None  # Pass@k: the selector's pick
+    critiques: list[ClipsCritiqued] = field(default_factory=list)  # VideoTPO: one per round, in order
 
     @property
     def plan(self) -> Plan:
@@ -302,6 +304,19 @@ def _on_verified(state: SessionState, event: ClipVerified) -> None:
     _add_usage(state, event.usage)
 
 
+def _on_selected(state: SessionState, event: ClipsSelected) -> None:
+    state.step(event.step).selection = event
+    _add_usage(state, event.usage)
+
+
+def _on_critiqued(state: SessionState, event: ClipsCritiqued) -> None:
+    step = state.step(event.step)
+    step.critiques.append(event)
+    step.instruction = event.after
+    step.prompt_history.append(("critic", event.after))
+    _add_usage(state, event.usage)
+
+
 def _on_evolved(state: SessionState, event: PromptEvolved) -> None:
     step = state.step(event.step)
     step.instruction = event.after
@@ -446,6 +461,8 @@ _HANDLERS = {
     Routed: _on_routed,
     RouteRequested: _on_route_requested,
     StepAccepted: _on_accepted,
+    ClipsSelected: _on_selected,
+    ClipsCritiqued: _on_critiqued,
     BestAttemptPropagated: _on_propagated,
     SessionFinished: _on_finished,
     BackendFailed: _on_failed,

@@ -14,16 +14,16 @@ The protocols and schemas are re-exported here, so `from collabvr.backends impor
 """
 
 from collabvr.backends.protocols import (
-    VGM, VLM, BackendCancelled, BackendError, BackendInfo, ClipView, GeneratedClip, GenerateRequest, HistoryItem,
+    VGM, VLM, BackendCancelled, BackendError, BackendInfo, ClipView, Critic, CritiqueRequest, GeneratedClip, GenerateRequest, HistoryItem,
     JudgeRequest, MalformedOutput, PlanRequest, RouteRequest, RubricJudge, SelectRequest, SplitContext, Usage,
     VerifyRequest, VLMReply,
 )
 from collabvr.backends.schemas import (
-    CriterionScore, ErrorType, Plan, RouteDecision, RubricJudgement, Selection, Verdict,
+    CriterionScore, Critique, ErrorType, Plan, RouteDecision, RubricJudgement, Selection, Verdict,
 )
 
 __all__ = [
-    "VGM", "VLM", "BackendCancelled", "BackendError", "BackendInfo", "ClipView", "CriterionScore", "ErrorType",
+    "VGM", "VLM", "BackendCancelled", "BackendError", "BackendInfo", "ClipView", "Critic", "Critique", "CritiqueRequest", "CriterionScore", "ErrorType",
     "GeneratedClip", "GenerateRequest", "HistoryItem", "JudgeRequest", "MalformedOutput", "Plan", "PlanRequest",
     "RouteDecision", "RouteRequest", "RubricJudge", "RubricJudgement", "SelectRequest", "Selection", "SplitContext",
     "Usage", "Verdict", "VerifyRequest", "VLMReply",

@@ -20,13 +20,13 @@ from typing import Callable, Literal, Protocol, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from collabvr.backends.prompts import (
-    Part, Prompt, Text, judge_prompt, plan_prompt, repair_text, route_prompt, select_prompt, verify_prompt,
+    Part, Prompt, Text, critique_prompt, judge_prompt, plan_prompt, repair_text, route_prompt, select_prompt, verify_prompt,
 )
 from collabvr.backends.protocols import (
-    BackendError, BackendInfo, JudgeRequest, MalformedOutput, PlanRequest, RouteRequest, SelectRequest, Usage,
+    BackendError, BackendInfo, CritiqueRequest, JudgeRequest, MalformedOutput, PlanRequest, RouteRequest, SelectRequest, Usage,
     VerifyRequest, VLMReply,
 )
-from collabvr.backends.schemas import Plan, RouteDecision, RubricJudgement, Selection, Verdict
+from collabvr.backends.schemas import Critique, Plan, RouteDecision, RubricJudgement, Selection, Verdict
 
 T = TypeVar("T", bound=BaseModel)
 MAX_PROBLEM_CHARS = 600  # how much of a validation error is quoted back to the model and to people
@@ -138,7 +138,7 @@ def _clip(text: str) -> str:
 # ----- the roles ------------------------------------------------------------------------------------------
 
 class PromptedVLM:
-    """A VLM (collabvr.backends.VLM, and RubricJudge) made of a ChatModel and the shared prompts."""
+    """A VLM (collabvr.backends.VLM, Critic and RubricJudge) made of a ChatModel and the shared prompts."""
 
     def __init__(self, model: ChatModel, info: BackendInfo) -> None:
         self.model = model
@@ -163,6 +163,17 @@ class PromptedVLM:
                 raise ValueError(f"best_index is {value.best_index}, but there are only {k} clips (0 to {k - 1})")
 
         return self.ask(select_prompt(request), request.seed, check=in_range)  # type: ignore[arg-type]
+
+    def critique(self, request: CritiqueRequest) -> VLMReply[Critique]:
+        k = len(request.clips)
+        if k == 0:
+            raise BackendError("a critique needs at least one clip")
+
+        def in_range(value: Critique) -> None:
+            if value.better_index >= k:
+                raise ValueError(f"better_index is {value.better_index}, but there are only {k} clips (0 to {k - 1})")
+
+        return self.ask(critique_prompt(request), request.seed, check=in_range)  # type: ignore[arg-type]
 
     def judge(self, request: JudgeRequest) -> VLMReply[RubricJudgement]:
         return self.ask(judge_prompt(request), request.seed)

@@ -5,7 +5,8 @@ local model as frames at the verifier's rate plus the last frame).
 
 The wording is ours; the rules follow the paper's roles: the planner plans the next sub-action only, the
 verifier judges whether THIS action happened (not whether the task is done), the router picks regen, split
-or fallback after M rejections, the selector picks the best of k clips, the judge grades a finished video
+or fallback after M rejections, the selector picks the best of k clips, the critic (the VideoTPO baseline) critiques a round of clips and
+rewrites the prompt, the judge grades a finished video
 against a benchmark's rubric.
 """
 
@@ -18,9 +19,9 @@ import numpy as np
 from pydantic import BaseModel
 
 from collabvr.backends.protocols import (
-    ClipView, JudgeRequest, PlanRequest, RouteRequest, SelectRequest, VerifyRequest,
+    ClipView, CritiqueRequest, JudgeRequest, PlanRequest, RouteRequest, SelectRequest, VerifyRequest,
 )
-from collabvr.backends.schemas import Plan, RouteDecision, RubricJudgement, Selection, Verdict
+from collabvr.backends.schemas import Critique, Plan, RouteDecision, RubricJudgement, Selection, Verdict
 
 
 @dataclass(frozen=True)
@@ -68,13 +69,16 @@ FIELDS: dict[str, str] = {
         '{"action": "regen"|"split"|"fallback", "estimated_steps": integer 2-8 for split, else null, '
         '"suggestion": string, "reason": string}'),
     "select": '{"best_index": integer (0-based index of the best clip), "reason": string}',
+    "critique": ('{"better_index": integer (0-based index of the better clip), "critique": string, '
+                 '"prompt": string (the whole rewritten prompt)}'),
     "judge": (
         '{"criteria": [{"criterion": string, "score": number, "max_score": number, "reason": string}, ...], '
         '"summary": string}'),
 }
 
 SCHEMAS: dict[str, type[BaseModel]] = {
-    "plan": Plan, "verify": Verdict, "route": RouteDecision, "select": Selection, "judge": RubricJudgement,
+    "plan": Plan, "verify": Verdict, "route": RouteDecision, "select": Selection, "critique": Critique,
+    "judge": RubricJudgement,
 }
 
 
@@ -115,6 +119,10 @@ def plan_prompt(request: PlanRequest) -> Prompt:
             f"The step \"{request.split.failed_instruction}\" failed as a whole and is being re-planned as "
             f"{request.split.sub_steps} smaller steps; this is sub-step {request.split.sub_step} of "
             f"{request.split.sub_steps}. Plan only the next smaller piece of it."))
+    if request.exact_steps:
+        parts.append(Text(f"This run takes exactly {request.max_steps} steps: never set task_complete; spread what "
+                          "is left over the remaining steps, and if nothing is left, ask the video model to keep the "
+                          "scene still."))
     if request.is_last:
         parts.append(Text("This is the last step allowed: the instruction must finish the WHOLE remaining task "
                           "in this one clip."))
@@ -203,6 +211,29 @@ def select_prompt(request: SelectRequest) -> Prompt:
     parts.append(Text(f"There are {len(request.clips)} clips; best_index must be between 0 and "
                       f"{len(request.clips) - 1}.\n" + answer_format("select")))
     return Prompt("select", SELECTOR, parts, Selection)
+
+
+# ----- VideoTPO critic -------------------------------------------------------------------------------------
+
+CRITIC = """You improve the prompt of an image-to-video model by critiquing what it made. You get the task, the
+prompt the model was given, and several clips it made from that prompt and the same input image. Analyse the
+strengths and weaknesses of each clip step by step against the task: do the right objects do the right
+things, in the right order, ending in the right state, with the scene intact and a still camera? Then name
+the better clip and rewrite the prompt so that the next clips keep the strengths and avoid the weaknesses.
+The rewritten prompt is the whole prompt the model will get (not a note to append); keep it a valid video
+prompt within 300 tokens that still asks for the whole task."""
+
+
+def critique_prompt(request: CritiqueRequest) -> Prompt:
+    parts: list[Part] = [
+        Text(f"Task: {request.task_prompt}"),
+        Image(request.input_image, "The input image:"),
+        Text(f"Round {request.round} of {request.rounds}. The prompt the clips were made from: {request.prompt}"),
+    ]
+    parts += [Clip(view, f"Clip {index}:") for index, view in enumerate(request.clips)]
+    parts.append(Text(f"There are {len(request.clips)} clips; better_index must be between 0 and "
+                      f"{len(request.clips) - 1}.\n" + answer_format("critique")))
+    return Prompt("critique", CRITIC, parts, Critique)
 
 
 # ----- rubric judge --------------------------------------------------------------------------------------

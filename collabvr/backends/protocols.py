@@ -1,7 +1,7 @@
 """What the engine asks of its models: the VLM and VGM protocols, their requests, replies and errors.
 
-The VLM plays four roles in the loop (plan, verify, route, select; prompted VLMs also judge a finished video
-against a rubric); each answers with one of the pydantic models in
+The VLM plays four roles in the loop (plan, verify, route, select; the simulated and prompted VLMs also
+critique a round of clips for the VideoTPO baseline and judge a finished video against a rubric); each answers with one of the pydantic models in
 `schemas.py`. The VGM turns (image, prompt, seconds, seed) into frames. Backends raise `BackendError` for
 anything that went wrong; the engine turns it into a `BackendFailed` event and never guesses a result in
 its place.
@@ -17,7 +17,7 @@ from typing import Callable, Generic, Literal, Protocol, TypeVar, runtime_checka
 import numpy as np
 from pydantic import BaseModel
 
-from collabvr.backends.schemas import Plan, RouteDecision, RubricJudgement, Selection, Verdict
+from collabvr.backends.schemas import Critique, Plan, RouteDecision, RubricJudgement, Selection, Verdict
 
 
 # ----- requests ---------------------------------------------------------------------------------------
@@ -48,6 +48,9 @@ class PlanRequest:
     max_steps: int
     seed: int
     split: SplitContext | None = None
+    # The fixed-N ablation: the run takes exactly max_steps steps, so the planner must not declare the task
+    # complete before the last one (with nothing left it asks for a still clip).
+    exact_steps: bool = False
 
     @property
     def is_last(self) -> bool:
@@ -96,6 +99,19 @@ class SelectRequest:
     task_prompt: str
     input_image: np.ndarray
     clips: list[ClipView]
+    seed: int
+
+
+@dataclass
+class CritiqueRequest:
+    """VideoTPO: critique a round of clips made from the same prompt and rewrite the prompt."""
+
+    task_prompt: str
+    input_image: np.ndarray
+    prompt: str  # the prompt every clip of the round was made from
+    clips: list[ClipView]
+    round: int  # 1-based
+    rounds: int
     seed: int
 
 
@@ -208,6 +224,15 @@ class VLM(Protocol):
     def route(self, request: RouteRequest) -> VLMReply[RouteDecision]: ...
 
     def select(self, request: SelectRequest) -> VLMReply[Selection]: ...
+
+
+@runtime_checkable
+class Critic(Protocol):
+    """A VLM that can critique whole videos and rewrite the prompt (the VideoTPO baseline's critic)."""
+
+    info: BackendInfo
+
+    def critique(self, request: CritiqueRequest) -> VLMReply[Critique]: ...
 
 
 @runtime_checkable

@@ -77,6 +77,17 @@ class Selection(BaseModel):
     reason: str
 
 
+class Critique(BaseModel):
+    """A VideoTPO-style critic's answer: the strengths and weaknesses of a round's clips, the better one, and
+    the task prompt rewritten for the next round (the whole prompt, not an appendix)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    better_index: int = Field(ge=0)
+    critique: str
+    prompt: str = Field(min_length=1)
+
+
 class CriterionScore(BaseModel):
     """One criterion of a rubric, scored."""
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 
 from collabvr.backends import (
-    VGM, VLM, BackendCancelled, GeneratedClip, GenerateRequest, PlanRequest, RouteRequest, SelectRequest,
+    VGM, VLM, BackendCancelled, CritiqueRequest, GeneratedClip, GenerateRequest, PlanRequest, RouteRequest, SelectRequest,
     VerifyRequest,
 )
 
@@ -39,6 +39,10 @@ class SlowVLM:
     def select(self, request: SelectRequest):
         time.sleep(self.latency_s)
         return self.inner.select(request)
+
+    def critique(self, request: CritiqueRequest):
+        time.sleep(self.latency_s)
+        return self.inner.critique(request)  # type: ignore[attr-defined]
 
 
 class SlowVGM:

@@ -22,6 +22,8 @@ from collabvr.backends import (
     BackendError,
     BackendInfo,
     ClipView,
+    Critique,
+    CritiqueRequest,
     Plan,
     PlanRequest,
     RouteDecision,
@@ -56,6 +58,9 @@ PROGRESS_COMPLETE = 0.95
 END_SLACK = 2.0
 # Pass@k: a clip that breaks the world's rules or loses track of the scene ranks below every clean clip.
 SELECT_PENALTY = 1000.0
+
+# The fixed-N ablation asks for exactly N_max steps; once the task is done the planner asks for a still clip.
+HOLD_INSTRUCTION = "Keep the scene as it is: nothing moves and nothing changes."
 
 _VAGUE_COMPLAINTS = (
     "The motion is hard to follow; the object seems to drift away from the instructed path.",
@@ -217,6 +222,12 @@ def _undrift(first: np.ndarray, reference: np.ndarray) -> np.ndarray:
     return np.roll(first, shift=(dy, dx), axis=(0, 1))
 
 
+def _sub_seed(seed: int, index: int) -> int:
+    """A seed of its own for the index-th judgement within one call."""
+    digest = hashlib.sha256(f"{seed}:{index}".encode()).digest()
+    return int.from_bytes(digest[:4], "big") & 0x7FFFFFFF
+
+
 def _correction(*sentences: str) -> str:
     return " ".join([CORRECTION_MARK] + [s for s in sentences if s])
 
@@ -248,6 +259,19 @@ class SimVLM:
         if not remaining and self.family.distance(scene, goal) > 0:
             # Family.solve gives [] both for a finished task and for a scene it cannot plan from.
             return _reply(self._best_effort(request, scene, goal, "an object may have vanished or been doubled"))
+        if not remaining and request.exact_steps:
+            # Fixed N: the run takes every step it was given, even with nothing left to do.
+            return _reply(
+                Plan(
+                    observation=observation,
+                    remaining_goal="Nothing: the task is complete, but this run takes exactly "
+                                   f"{request.max_steps} steps.",
+                    task_complete=False,
+                    instruction=HOLD_INSTRUCTION,
+                    target_state=observation,
+                    estimated_steps_remaining=request.max_steps - request.step,
+                )
+            )
         if not remaining:
             return _reply(
                 Plan(
@@ -348,6 +372,8 @@ class SimVLM:
         """The actions the instruction asks for from `start`; None when it states the task and the task
         cannot be planned from `start` (an object vanished or doubled)."""
         text = instruction_part(instruction)
+        if text.strip() == HOLD_INSTRUCTION:
+            return []
         parsed = self._parse(text, start)
         if parsed.greedy:
             goal = self._goal(task_prompt, input_image)
@@ -594,6 +620,34 @@ class SimVLM:
                 ),
             )
         return _reply(decision)
+
+    # ----- critique (the VideoTPO baseline) ------------------------------------------------------
+    def critique(self, request: CritiqueRequest) -> VLMReply[Critique]:
+        """Judge each clip of a round as an execution of the whole task (as the verifier judges an action,
+        with the same error profile), name the better clip as the selector would, and rewrite the prompt:
+        the prompt with the corrections of the clips found wrong appended (each once), in the words the
+        verifier uses. Like the verifier's, a wrongly rejected clip gets a vague complaint."""
+        if not request.clips:
+            raise BackendError("a critique needs at least one clip")
+        notes, corrections = [], []
+        for index, clip in enumerate(request.clips):
+            verdict = self.verify(VerifyRequest(
+                task_prompt=request.task_prompt, input_image=request.input_image, instruction=request.prompt,
+                target_state="", clip=clip, seed=_sub_seed(request.seed, index))).value
+            if verdict.verdict == "accept":
+                notes.append(f"Clip {index}: strength: {verdict.reason}")
+            else:
+                notes.append(f"Clip {index}: weakness: {verdict.reason}")
+                corrections.append(verdict.suggestion)
+        better = self.select(SelectRequest(task_prompt=request.task_prompt, input_image=request.input_image,
+                                           clips=request.clips, seed=request.seed)).value.best_index
+        prompt = request.prompt.strip()
+        for correction in corrections:
+            text = " ".join(correction.split())
+            if text and text.casefold() not in " ".join(prompt.split()).casefold():
+                prompt = f"{prompt} {text}"
+        notes.append(f"Clip {better} is the better one.")
+        return _reply(Critique(better_index=better, critique=" ".join(notes), prompt=prompt))
 
     # ----- select -------------------------------------------------------------------------------
     def select(self, request: SelectRequest) -> VLMReply[Selection]:
