@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 from typing import Callable, Sequence
 
-from cli import backends, calibrate, gpucheck, run, sessions, stats, tasks
+from cli import backends, bench, calibrate, gpucheck, reliability, run, sessions, stats, tasks
 from cli.common import SubParsers
 
 
@@ -22,6 +22,8 @@ COMMANDS: tuple[Callable[[SubParsers], None], ...] = (
     run.register,
     stats.register,
     calibrate.register,
+    bench.register,
+    reliability.register,
     sessions.register,
     backends.register,
     gpucheck.register,

@@ -13,7 +13,7 @@ from typing import Annotated as TypingAnnotated, Any, Iterator, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
-from collabvr.backends import Plan, RouteDecision, Usage, Verdict
+from collabvr.backends import Plan, RouteDecision, RubricJudgement, Usage, Verdict
 from collabvr.config import Breakpoint, LoopConfig
 
 
@@ -260,6 +260,19 @@ class SessionFinished(EventBase):
     cost: CostSummary
 
 
+class VideoJudged(EventBase):
+    """A benchmark's rubric judge (a VLM) graded the finished video of a task that has no pixel test. This
+    is evaluation, not the method: its VLM call is recorded here and kept out of the session's cost."""
+
+    type: Literal["VideoJudged"] = "VideoJudged"
+    judge: str  # the judging VLM's name
+    rubric: str
+    judgement: RubricJudgement
+    score: float  # the judgement's normalized score, in [0, 1]
+    success: bool  # every criterion at its maximum
+    usage: UsageInfo = UsageInfo()
+
+
 class BackendFailed(EventBase):
     """A model call failed. Its cost still counts: the seconds a failed or cancelled generation asked
     for, and the VLM calls (with their tokens, where the backend knows them)."""
@@ -354,7 +367,7 @@ class BreakpointsSet(EventBase):
 Event = TypingAnnotated[
     Union[
         SessionStarted, StepPlanned, ClipGenerated, ClipVerified, PromptEvolved, Routed, StepAccepted,
-        ClipsSelected, ClipsCritiqued, BestAttemptPropagated, SessionFinished, BackendFailed, CommandFailed, ResultDiscarded, ActionEdited,
+        ClipsSelected, ClipsCritiqued, BestAttemptPropagated, SessionFinished, VideoJudged, BackendFailed, CommandFailed, ResultDiscarded, ActionEdited,
         VerdictOverridden, RouteRequested, Annotated, BreakpointsSet,
     ],
     Field(discriminator="type"),

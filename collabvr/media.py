@@ -293,17 +293,23 @@ def frames_at(path: PathLike, indices: Sequence[int], clamp: bool = False) -> li
     if min(wanted) < 0:
         raise MediaError(f"frame indices must be >= 0, got {min(wanted)}")
     found: dict[int, np.ndarray] = {}
-    last: tuple[int, np.ndarray] | None = None
-    for index, frame in enumerate(iter_frames(path, stop=max(wanted) + 1)):
+    last: tuple[int, av.VideoFrame] | None = None
+    stop = max(wanted) + 1
+    # Every frame up to the last one asked for must be decoded, but only those asked for are converted to
+    # RGB: the conversion, not the decoding, is most of the cost of a 1 fps sample.
+    for index, frame in enumerate(_decoded(path)):
+        if index >= stop:
+            break
         last = (index, frame)
         if index in wanted:
-            found[index] = frame
+            found[index] = _rgb(frame)
     if last is None:
         raise MediaError(f"cannot read video {path}: no frames decoded")
     missing = sorted(wanted - found.keys())
     if missing and not clamp:
         raise MediaError(f"video {path} has no frame {missing[0]}: it has {last[0] + 1}")
-    return [found.get(int(i), last[1]) for i in indices]
+    fallback = found.get(last[0]) if last[0] in found else (_rgb(last[1]) if missing else None)
+    return [found.get(int(i), fallback) for i in indices]  # type: ignore[misc]
 
 
 def frame_at(path: PathLike, index: int) -> np.ndarray:

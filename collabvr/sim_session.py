@@ -31,6 +31,7 @@ class NewSimSession:
     # A real VLM (a registry spec, e.g. Gemini) in place of the simulated one: it plans and verifies the
     # simulated task from its pixels, as it would a real one; the simulated world's success test still judges.
     vlm_spec: dict[str, Any] | None = None
+    session_id: str | None = None  # default: a fresh random id (a benchmark names its samples' sessions)
 
 
 def start_sim_session(store: EventStore, artifacts: ArtifactFolder, spec: NewSimSession, *,
@@ -50,6 +51,7 @@ def start_sim_session(store: EventStore, artifacts: ArtifactFolder, spec: NewSim
     return Engine.start(
         store, artifacts, vlm, vgm, gate=gate, task=task_spec,
         input_image=get_family(spec.family).render(task.initial), config=spec.config, seed=seed,
+        session_id=spec.session_id,
         title=spec.title.strip() or f"[{SIMULATED_LABEL}] {spec.family}/{spec.difficulty}/seed {seed}",
         judge=registry.judge_for(task_spec), vlm_label=registry.label(vlm, vlm_spec),
         vgm_label=registry.label(vgm, vgm_spec))

@@ -14,7 +14,7 @@ from collabvr.backends import Plan, RouteDecision, Verdict
 from collabvr.config import Breakpoint, LoopConfig
 from collabvr.events import (
     ActionEdited, Annotated, Artifact, BackendFailed, BestAttemptPropagated, BreakpointsSet, ClipGenerated,
-    ClipsCritiqued, ClipsSelected, ClipVerified, CommandFailed, CostSummary, Event, PromptEvolved, ResultDiscarded, RouteRequested, Routed,
+    ClipsCritiqued, ClipsSelected, ClipVerified, VideoJudged, CommandFailed, CostSummary, Event, PromptEvolved, ResultDiscarded, RouteRequested, Routed,
     SessionFinished, SessionStarted, StartPoint, StepAccepted, StepPlanned, UsageInfo, VerdictOverridden,
 )
 from collabvr.status import status_after
@@ -166,6 +166,7 @@ class SessionState:
     steps: list[StepState] = field(default_factory=list)
     seq: int = 0  # number of events folded
     finished: SessionFinished | None = None
+    judged: VideoJudged | None = None  # a benchmark's rubric judge's grade of the final video (not in the cost)
     failures: list[BackendFailed | CommandFailed] = field(default_factory=list)  # consecutive, since the last success
     failed_calls: dict[tuple[str, int | None, int | None], int] = field(default_factory=dict)  # (role, step, attempt)
     annotations: list[Annotated] = field(default_factory=list)
@@ -399,6 +400,10 @@ def _on_finished(state: SessionState, event: SessionFinished) -> None:
     state.finished = event
 
 
+def _on_judged(state: SessionState, event: VideoJudged) -> None:
+    state.judged = event
+
+
 def _on_failed(state: SessionState, event: BackendFailed) -> None:
     state.failures.append(event)
     key = (event.role, event.step, event.attempt)
@@ -465,6 +470,7 @@ _HANDLERS = {
     ClipsCritiqued: _on_critiqued,
     BestAttemptPropagated: _on_propagated,
     SessionFinished: _on_finished,
+    VideoJudged: _on_judged,
     BackendFailed: _on_failed,
     CommandFailed: _on_command_failed,
     ResultDiscarded: _on_discarded,

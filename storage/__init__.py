@@ -8,8 +8,8 @@ from storage.data_dir import (
     served_folders,
 )
 from storage.export import ArchiveError, ExportResult, export_all, export_sessions, import_archive
-from storage.sqlite_store import AnnotationRow, SessionRow, SQLiteEventStore, StoreBusy
+from storage.sqlite_store import AnnotationRow, BenchRunRow, SessionRow, SQLiteEventStore, StoreBusy
 
-__all__ = ["AnnotationRow", "ArchiveError", "DATA_DIR_ENV", "ExportResult", "SQLiteEventStore", "SessionRow", "StoreBusy",
+__all__ = ["AnnotationRow", "ArchiveError", "BenchRunRow", "DATA_DIR_ENV", "ExportResult", "SQLiteEventStore", "SessionRow", "StoreBusy",
            "delete_session_and_files", "export_all", "export_sessions", "import_archive", "open_data_dir",
            "open_store_at", "private_folder", "resolve_data_dir", "served_folders"]

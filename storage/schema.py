@@ -92,6 +92,21 @@ def m001_sessions_events_artifacts_annotations(db: Database) -> None:
         db.execute(textwrap.dedent(statement).strip())
 
 
+@MIGRATIONS()
+def m002_bench_runs(db: Database) -> None:
+    # A benchmark run (python -m collabvr bench): what it ran (`spec`) and its results document (per-sample
+    # rows naming each sample's session, summaries, paired comparisons), both JSON, written by the driver.
+    db.execute(textwrap.dedent("""
+        CREATE TABLE bench_runs (
+            id TEXT PRIMARY KEY,
+            created_at REAL NOT NULL,
+            updated_at REAL NOT NULL,
+            spec TEXT NOT NULL,
+            document TEXT NOT NULL
+        )
+    """).strip())
+
+
 def apply_migrations(db: Database, attempts: int = 5) -> None:
     """Bring the schema up to date. Safe when several processes open a new database at once.
 

@@ -75,6 +75,18 @@ class AnnotationRow:
     at: float
 
 
+@dataclass(frozen=True)
+class BenchRunRow:
+    """A recorded benchmark run: its id, times, what it ran, and its results document (see
+    collabvr.eval.report.bench_document)."""
+
+    id: str
+    created: float
+    updated: float
+    spec: dict[str, Any]
+    document: dict[str, Any]
+
+
 _SESSION_COLUMNS = ("id, title, created_at, updated_at, task, config, backends, status, parent_session, "
                     "fork_seq, cost, n_events")
 
@@ -320,7 +332,41 @@ class SQLiteEventStore:
         return self._read(lambda db: [AnnotationRow(*row) for row in db.conn.execute(sql, params)])
 
 
+    # ----- benchmark runs ----------------------------------------------------------------------------------
+    def save_bench_run(self, run_id: str, spec: dict[str, Any], document: dict[str, Any]) -> None:
+        """Record a benchmark run's results, replacing an earlier record of the same run (a re-run)."""
+        now = time.time()
+
+        def work(db: Database) -> None:
+            db.conn.execute(
+                "INSERT INTO bench_runs (id, created_at, updated_at, spec, document) VALUES (?, ?, ?, ?, ?) "
+                "ON CONFLICT(id) DO UPDATE SET updated_at = excluded.updated_at, spec = excluded.spec, "
+                "document = excluded.document", (run_id, now, now, _json(spec), _json(document)))
+
+        self._write(work)
+
+    def bench_runs(self) -> list[BenchRunRow]:
+        """Every recorded benchmark run, most recently updated first."""
+        sql = "SELECT id, created_at, updated_at, spec, document FROM bench_runs ORDER BY updated_at DESC, id"
+        return self._read(lambda db: [_bench_row(r) for r in db.conn.execute(sql)])
+
+    def bench_run(self, run_id: str) -> BenchRunRow:
+        """One benchmark run; KeyError naming it when there is none."""
+        def work(db: Database) -> BenchRunRow:
+            row = db.conn.execute("SELECT id, created_at, updated_at, spec, document FROM bench_runs WHERE id = ?",
+                                  (run_id,)).fetchone()
+            if row is None:
+                raise KeyError(f"no benchmark run {run_id!r} in {self.path}")
+            return _bench_row(row)
+
+        return self._read(work)
+
+
 # ----- derived state ----------------------------------------------------------------------------------
+
+def _bench_row(row: Sequence[Any]) -> BenchRunRow:
+    return BenchRunRow(id=row[0], created=row[1], updated=row[2], spec=json.loads(row[3]), document=json.loads(row[4]))
+
 
 def _record_references(db: Database, session_id: str, first_seq: int, events: Sequence[Event]) -> None:
     _insert_artifacts(db, session_id, [a for event in events for a in artifacts_in(event)])
