@@ -13,8 +13,8 @@ import numpy as np
 
 from collabvr.artifacts import ArtifactFolder
 from collabvr.backends import (
-    BackendError, BackendInfo, GeneratedClip, GenerateRequest, Plan, PlanRequest, RouteDecision, RouteRequest,
-    Selection, SelectRequest, Usage, Verdict, VerifyRequest, VLMReply,
+    BackendError, BackendInfo, Critique, CritiqueRequest, GeneratedClip, GenerateRequest, Plan, PlanRequest,
+    RouteDecision, RouteRequest, Selection, SelectRequest, Usage, Verdict, VerifyRequest, VLMReply,
 )
 from collabvr.config import LoopConfig
 from collabvr.engine import Engine
@@ -68,6 +68,8 @@ class ScriptedVLM:
     plans: list[Any] = field(default_factory=list)
     verdicts: list[Any] = field(default_factory=list)
     routes: list[Any] = field(default_factory=list)
+    selections: list[Any] = field(default_factory=list)  # empty: the selector picks clip 0
+    critiques: list[Any] = field(default_factory=list)
     calls: list[tuple[str, Any]] = field(default_factory=list)
     info: BackendInfo = BackendInfo(name="scripted-vlm", role="vlm", simulated=True)
 
@@ -90,7 +92,13 @@ class ScriptedVLM:
         return self._next(self.routes, "route", request)
 
     def select(self, request: SelectRequest) -> VLMReply[Selection]:
-        return VLMReply(value=Selection(best_index=0, reason="scripted"))
+        if not self.selections:
+            self.calls.append(("select", request))
+            return VLMReply(value=Selection(best_index=0, reason="scripted"))
+        return self._next(self.selections, "select", request)
+
+    def critique(self, request: CritiqueRequest) -> VLMReply[Critique]:
+        return self._next(self.critiques, "critique", request)
 
     def requests(self, role: str) -> list[Any]:
         return [r for name, r in self.calls if name == role]
