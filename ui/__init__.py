@@ -26,6 +26,8 @@ elem_id (interactive components and the main displays)
                    chart-seconds, chart-confusion, chart-verdicts
     sessions tab   session-search, session-status, btn-list-sessions, sessions-table, session-pick, btn-open,
                    btn-resume, btn-export, confirm-delete, btn-delete, sessions-message, export-files
+    bench tab      tab-bench, bench-run, btn-bench-refresh, bench-message, bench-table (rows
+                   tr[data-method][data-group]), bench-figure, bench-samples (a click on a row opens its session)
 
 The *-message components are read-only text boxes (ui/widgets.py): their value is the plain message.
 
@@ -48,11 +50,13 @@ api_name (gradio_client: Client(url).predict(..., api_name="/<name>"))
     open_session (session_id) -> (session_id, message)
     delete_session (session_id, confirmed, open_session_id, search, status) -> (message, table, ...)
     export_session (session_id) -> (files, message)
+    bench_view (run_id) -> (runs, table, figure, samples, message)
 
 CSS hooks of the timeline: .step-card[data-step], .attempt-row[data-step][data-attempt],
 .verdict-badge.accept|.reject, .prompt-diff (with <del>/<ins>), .frames img.failing, .route, .ssim,
 .human-decision (.override.current|.earlier, .edit), .simulated-label, video.clip[poster], .backend-failed,
-.result-discarded, .partial-progress, .session-finished.
+.result-discarded, .partial-progress, .session-finished, .selection (Pass@k), .critique[data-round] (VideoTPO),
+.judged (a benchmark's rubric judge).
 """
 
 from __future__ import annotations

@@ -22,10 +22,10 @@ from typing import Iterable, Protocol
 import jinja2
 
 from collabvr.events import (
-    ActionEdited, Annotated, Artifact, BackendFailed, CommandFailed, ResultDiscarded, RouteRequested,
+    ActionEdited, Annotated, Artifact, BackendFailed, ClipsCritiqued, CommandFailed, ResultDiscarded, RouteRequested,
     VerdictOverridden, attempt_target, parse_attempt_target,
 )
-from collabvr.loop import Command, Kind, unheld
+from collabvr.loop import Command, Kind, baseline_name, unheld
 from collabvr.state import AttemptState, RouteState, SessionState, StepState
 from collabvr.studio import Activity
 
@@ -101,6 +101,7 @@ _env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=
                           undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
 _env.filters["when"] = when
 _env.globals["label_names"] = LABEL_NAMES
+_env.globals["method_name"] = baseline_name
 
 
 # ----- prompt diffs --------------------------------------------------------------------------------------
@@ -175,6 +176,14 @@ class _AttemptRow:
     frames: list[_Frame]
     notes: list[Annotated]
     overrides: list[VerdictOverridden]  # every person's override of this attempt, oldest first
+    unverified: str = "not verified yet"  # what an attempt without a verdict says (a baseline has no verifier)
+    critiques: list["_Critique"] = field(default_factory=list)  # VideoTPO: critiques of the round ending here
+
+
+@dataclass
+class _Critique:
+    event: ClipsCritiqued
+    block: PromptBlock
 
 
 @dataclass
@@ -228,9 +237,15 @@ def _step_card(state: SessionState, step: StepState, media: MediaLinks, failures
     overrides = [e for e in state.human_events if isinstance(e, VerdictOverridden) and e.step == step.number]
     rows = []
     previous_prompt: str | None = None
+    baseline = state.config.method != "collabvr"
     for attempt in step.attempts:
         mine = [o for o in overrides if o.attempt == attempt.number]
-        rows.append(_attempt_row(state, step, attempt, media, previous_prompt, mine))
+        row = _attempt_row(state, step, attempt, media, previous_prompt, mine)
+        if baseline:
+            row.unverified = f"not verified: {baseline_name(state.config)} has no verifier"
+        row.critiques = [_Critique(c, prompt_view("Rewritten prompt", c.before, c.after)) for c in step.critiques
+                         if c.attempts and c.attempts[-1] == attempt.number]
+        rows.append(row)
         previous_prompt = attempt.prompt
     pending = None
     last = step.last_attempt
@@ -252,6 +267,10 @@ def step_outcome(step: StepState, overrides: list[VerdictOverridden] = ()) -> st
         return step.status
     if step.status == "propagated":
         return f"propagated (attempt {step.result_attempt}: the best of its rejected attempts)"
+    if step.result_by == "selector":
+        return f"{step.status} (attempt {step.result_attempt}, picked by the VLM's selector)"
+    if step.result_by == "method":
+        return f"{step.status} (attempt {step.result_attempt}, by the method's rule)"
     if step.result_by == "human":
         mine = [o for o in overrides if o.attempt == step.result_attempt and o.verdict == "accept"]
         if mine:
@@ -408,3 +427,14 @@ def _focus_view(state: SessionState, target: str | None) -> _FocusView | None:
     else:
         by = "the VLM"
     return _FocusView(target, step_number, number, attempt.effective_verdict or "not verified", by)
+
+
+# ----- benchmark results ------------------------------------------------------------------------------------
+
+def bench_table(run_id: str, rows: list, spec: dict, simulated: bool) -> str:
+    """A benchmark run's summary (collabvr.eval.scoring.Summary rows: per method, each family then overall)."""
+    return _env.get_template("bench_table.html").render(run_id=run_id, rows=rows, spec=spec, simulated=simulated)
+
+
+def empty_bench() -> str:
+    return _env.get_template("bench_table.html").render(run_id=None, rows=[], spec={}, simulated=False)

@@ -15,6 +15,7 @@ from collabvr.studio import Studio
 from storage import SQLiteEventStore, private_folder
 from ui import handlers, render
 from ui.annotation import create_agreement, create_annotation
+from ui.bench import create_bench
 from ui.control import create_control, create_final_video, create_timeline
 from ui.decisions import create_decisions
 from ui.handlers import Services, SessionView
@@ -25,7 +26,7 @@ from ui.sessions import create_sessions
 TIMER_SECONDS = 0.7
 STEP_SETTLE_S = 0.3  # a Step's answer waits this long at most for its command (most simulated ones take less)
 LIST_SECONDS = 3.0  # how often the sessions list is brought up to date while its tab is open
-SESSION_TAB, SESSIONS_TAB = "tab-session", "tab-sessions"
+SESSION_TAB, SESSIONS_TAB, BENCH_TAB = "tab-session", "tab-sessions", "tab-bench"
 STORAGE_KEY = "collabvr-studio"
 KEY_NAME = "browser-state.key"
 PRIVATE: dict[str, Any] = {"api_visibility": "private"}
@@ -95,6 +96,8 @@ def _build(svc: Services, demo: gr.Blocks) -> None:
                 agr = create_agreement()
         with gr.Tab("Sessions", id=SESSIONS_TAB) as sessions_tab:
             ses = create_sessions()
+        with gr.Tab("Bench", id=BENCH_TAB, elem_id="tab-bench") as bench_tab:
+            bench = create_bench()
     timer = gr.Timer(TIMER_SECONDS)
     list_timer = gr.Timer(LIST_SECONDS, active=False)
 
@@ -388,6 +391,28 @@ def _build(svc: Services, demo: gr.Blocks) -> None:
         return (paths or None), message
 
     ses["export"].click(export, ses["pick"], [ses["files"], ses["message"]], api_name="export_session")
+
+    # The Bench tab: a run's table, figure and samples; a click on a sample opens its session.
+    def show_bench(run_id):
+        runs = handlers.bench_runs(svc)
+        chosen = run_id if run_id in runs else (runs[0] if runs else None)
+        html, figure, samples, message = handlers.bench_view(svc, chosen)
+        return gr.update(choices=runs, value=chosen), html, figure, samples, message
+
+    bench_outputs = [bench["run"], bench["table"], bench["figure"], bench["samples"], bench["message"]]
+    bench["refresh"].click(show_bench, bench["run"], bench_outputs, api_name="bench_view")
+    bench_tab.select(show_bench, bench["run"], bench_outputs, **PRIVATE, **QUIET)
+    bench["run"].input(show_bench, bench["run"], bench_outputs, **PRIVATE, **QUIET)
+
+    def open_sample(evt: gr.SelectData):
+        picked = evt.row_value[0] if evt.row_value else None
+        opened, message = handlers.open_session(svc, picked)
+        if opened is None:
+            return gr.skip(), message, gr.skip()
+        return picked, message, gr.Tabs(selected=SESSION_TAB)
+
+    bench["samples"].select(open_sample, None, [sid, bench["message"], tabs], **PRIVATE, **QUIET).then(
+        show_forced, view_inputs, view_outputs, **PRIVATE, **QUIET)
 
     # The sessions view follows the open session (a new one, a fork, one opened by id), so Export and
     # Delete act on what is on screen unless the person picks another.

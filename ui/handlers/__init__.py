@@ -8,6 +8,7 @@ one module per panel:
     decisions.py    override, edit the next action, route (regen, split, fallback), fork
     annotation.py   D1/D2/D3 labels and notes
     agreement.py    people vs the VLM: table and charts
+    bench.py        benchmark runs: summary table, figure, samples
     sessions.py     list, delete, export, final video
 
 Each handler asks the Studio, the store, collabvr.report or collabvr.agreement and returns plain values:
@@ -18,6 +19,7 @@ component updates. Every handler is importable from here (`from ui import handle
 
 from ui.handlers.agreement import SCOPES, AgreementView, agreement, agreement_table
 from ui.handlers.annotation import annotate, attempt_targets, neighbour
+from ui.handlers.bench import SAMPLE_COLUMNS as BENCH_SAMPLE_COLUMNS, bench_runs, bench_view
 from ui.handlers.common import BREAKPOINT_LABELS, Services, is_problem, ok, problem
 from ui.handlers.control import pause, run, set_breakpoints, step, stop, wait_idle
 from ui.handlers.decisions import (
@@ -36,7 +38,7 @@ from ui.handlers.view import (
 )
 
 __all__ = [
-    "BREAKPOINT_LABELS", "MAX_UPLOAD_BYTES", "SCOPES", "SESSION_COLUMNS", "SHOWN_STATUSES", "STATUS_FILTERS",
+    "BENCH_SAMPLE_COLUMNS", "BREAKPOINT_LABELS", "MAX_UPLOAD_BYTES", "bench_runs", "bench_view", "SCOPES", "SESSION_COLUMNS", "SHOWN_STATUSES", "STATUS_FILTERS",
     "AgreementView", "Services", "SessionView", "activity_key", "agreement", "agreement_table", "annotate",
     "attempt_targets", "availability_markdown", "backend_check", "backend_choices", "backend_problems",
     "decision_focus", "delete_session", "difficulties", "edit_action", "export_session", "families",
