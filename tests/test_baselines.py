@@ -9,8 +9,7 @@ from collabvr.artifacts import ArtifactFolder
 from collabvr.backends import BackendInfo, Critique, Selection
 from collabvr.engine import DecisionError
 from collabvr.eval.methods import DEFAULT_METHODS, parse_method, parse_methods
-from collabvr.events import ClipGenerated, ClipsCritiqued, ClipsSelected, StepAccepted, StepPlanned
-from collabvr.loop import Kind
+from collabvr.events import ClipsCritiqued, ClipsSelected, StepAccepted, StepPlanned
 from tests.scripted import ScriptedVGM, ScriptedVLM, accept, frame_code, plan, reject, start_engine
 
 TASK = "Stack the blocks."
@@ -226,4 +225,3 @@ def test_the_simulated_planner_of_fixed_n_asks_for_a_still_clip_once_the_task_is
     held = [step for s in states for step in s.steps if step.plan.instruction == HOLD_INSTRUCTION]
     assert held, "an easy task done before step 3 is held still until step 3"
     assert all(s.finished.success for s in states), "a perfect world keeps the solved scene through the still clips"
-    assert [e for e in ClipGenerated.model_fields] and Kind.SELECT.value == "select"
