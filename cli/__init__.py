@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 from typing import Callable, Sequence
 
-from cli import backends, calibrate, gpucheck, run, sessions, stats, tasks
+from cli import backends, calibrate, gpucheck, run, sessions, stats, tasks, users
 from cli.common import SubParsers
 
 
@@ -25,6 +25,7 @@ COMMANDS: tuple[Callable[[SubParsers], None], ...] = (
     sessions.register,
     backends.register,
     gpucheck.register,
+    users.register,
 )
 
 
