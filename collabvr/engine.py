@@ -373,9 +373,9 @@ class Engine:
         with self._call(self.vgm) as timing:
             clip = self.vgm.generate(GenerateRequest(image=image, prompt=step.instruction, seconds=seconds, seed=seed,
                                                      progress=report, cancel=self._stop))
+        if len(clip.frames) < 2:
+            raise BackendError(f"the VGM returned {len(clip.frames)} frame(s); a clip needs at least 2")
         frames = media.as_uint8_frames(clip.frames)
-        if len(frames) < 2:
-            raise BackendError(f"the VGM returned {len(frames)} frame(s); a clip needs at least 2")
         clip_artifact = self.artifacts.put_clip(frames, clip.fps)
         prefix_frames = (start.frame_index or 0) if source is not None else 0
         if source is not None and prefix_frames:
