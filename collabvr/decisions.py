@@ -54,10 +54,19 @@ def check_actor(actor: str | None) -> str:
     return name
 
 
+# Bidirectional overrides and isolates can make a text read differently from what it says ("Trojan
+# Source"): in an audit trail a decision must read as what it is. Natural right-to-left text needs none.
+BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
 def _clean(text: str) -> str:
-    """Stripped, and refused if it carries NUL (binary pasted by mistake, or an attack on what reads logs)."""
+    """Stripped; refused if it carries NUL (binary pasted by mistake, or an attack on what reads logs) or
+    bidirectional control characters."""
     if "\x00" in text:
         raise DecisionError("the text contains NUL characters; paste plain text")
+    if BIDI_CONTROLS.intersection(text):
+        raise DecisionError("the text contains right-to-left override characters, which can disguise what it "
+                            "says; remove them (right-to-left text itself is fine)")
     return text.strip()
 
 
