@@ -26,9 +26,9 @@ from collabvr.artifacts import ArtifactFolder  # noqa: E402
 from collabvr.studio import Studio  # noqa: E402
 from storage import SQLiteEventStore, open_store_at, private_folder, resolve_data_dir, served_folders  # noqa: E402
 from storage.data_dir import ARTIFACTS_NAME, DATABASE_NAME, database_files  # noqa: E402
+from ui.access import AUTH_ENV, AccessError, HostCheck, LoginGuard, Users, allowed_hosts  # noqa: E402
 
 
-AUTH_ENV = "COLLABVR_AUTH"
 SPACE_ENV = "SPACE_ID"  # set by Hugging Face Spaces
 MAX_FILE_SIZE = "25mb"
 
@@ -37,15 +37,21 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="CollabVR Studio: run, watch, steer and audit VLM-VGM sessions.")
     parser.add_argument("--host", default=default_host(),
                         help="address to bind (default 127.0.0.1, or $GRADIO_SERVER_NAME on a Hugging Face Space; "
-                             "any other address needs --auth, except on a Space)")
+                             "any other address needs a login (--users), except on a Space)")
     parser.add_argument("--port", type=int, default=7860, help="port (default 7860)")
     parser.add_argument("--data-dir", default=None,
                         help="folder for the database, artifacts, frame cache and exports "
                              "(default: $COLLABVR_DATA_DIR or ./data)")
     parser.add_argument("--db", default=None, help="SQLite database file (default: <data dir>/collabvr.sqlite)")
-    parser.add_argument("--share", action="store_true", help="open a public Gradio share link (off by default; needs --auth)")
-    parser.add_argument("--auth", default=None, metavar="USER:PASS",
-                        help=f"require this login (or set ${AUTH_ENV}); required off loopback")
+    parser.add_argument("--share", action="store_true",
+                        help="open a public Gradio share link (off by default; needs a login)")
+    parser.add_argument("--users", default=None, metavar="FILE",
+                        help=f"require a login: one 'name:password' or 'name:<hash>' per line (make hashes with "
+                             f"'python -m collabvr users add NAME --file FILE'); or set ${AUTH_ENV}. Passwords are "
+                             "never taken on the command line. Required off loopback")
+    parser.add_argument("--allowed-host", action="append", default=[], metavar="NAME",
+                        help="a host name the app answers to besides its loopback names and bind address "
+                             "(e.g. the DNS name of a proxy in front of it; repeatable; '*' for any)")
     parser.add_argument("--sim-latency", type=float, default=0.0,
                         help="default seconds each simulated model call takes, for demos (default 0)")
     parser.add_argument("--max-parallel-generations", type=int, default=1,
@@ -86,13 +92,11 @@ def _unbracketed(host: str) -> str:
     return host[1:-1] if host.startswith("[") and host.endswith("]") else host
 
 
-def parse_auth(text: str | None) -> tuple[str, str] | None:
-    if not text:
-        return None
-    user, sep, password = text.partition(":")
-    if not sep or not user or not password:
-        raise SystemExit("--auth (or $COLLABVR_AUTH) must look like user:password")
-    return user, password
+def load_users(users_file: str | None) -> Users:
+    try:
+        return Users.load(users_file)
+    except AccessError as exc:
+        raise SystemExit(f"error: {exc}") from None
 
 
 def open_services(data_dir: str | None, db: str | None) -> tuple[SQLiteEventStore, ArtifactFolder, Path]:
@@ -115,17 +119,21 @@ def served_paths(data_dir: Path, database: Path) -> dict[str, list[str]]:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    auth = parse_auth(args.auth or os.environ.get(AUTH_ENV))
-    if auth is None and on_space() and not args.share:
+    users = load_users(args.users)
+    if not users and on_space() and not args.share:
         print(f"CollabVR Studio on a Space: the Space's visibility controls access (set ${AUTH_ENV} for a login)",
               file=sys.stderr)
-    elif auth is None and (not is_loopback(args.host) or args.share):
+    elif not users and (not is_loopback(args.host) or args.share):
         raise SystemExit(f"refusing to serve on {args.host if not args.share else 'a share link'} without a login: "
-                         f"pass --auth user:password (or set ${AUTH_ENV})")
+                         f"pass --users FILE (or set ${AUTH_ENV}=name:password)")
+    # A Space is reached through its own domain (and a share link through gradio.live): only the Host check
+    # is relaxed there; the login rule above still holds for a share link.
+    hosts = ["*"] if on_space() or args.share else args.allowed_host
     if args.sim_latency < 0 or args.sim_latency > 600:
         raise SystemExit("--sim-latency must be between 0 and 600 seconds")
 
     import ui  # gradio is imported here, after the environment above is set
+    from starlette.middleware import Middleware
 
     store, artifacts, data_dir = open_services(args.data_dir, args.db)
     studio = Studio(store, artifacts, max_parallel_generations=args.max_parallel_generations)
@@ -133,8 +141,10 @@ def main(argv: list[str] | None = None) -> None:
     # Handlers only start work (the Studio runs sessions in background threads), so several may run at once.
     demo.queue(default_concurrency_limit=8, max_size=64)
     print(f"CollabVR Studio: data in {data_dir}", file=sys.stderr)
-    demo.launch(server_name=server_name(args.host), server_port=args.port, share=args.share, auth=auth,
-                max_file_size=MAX_FILE_SIZE, footer_links=["api", "settings"],
+    guard = LoginGuard(users) if users else None
+    host_check = Middleware(HostCheck, allowed=allowed_hosts(args.host, hosts))
+    demo.launch(server_name=server_name(args.host), server_port=args.port, share=args.share, auth=guard,
+                max_file_size=MAX_FILE_SIZE, footer_links=["api", "settings"], app_kwargs={"middleware": [host_check]},
                 **served_paths(data_dir, store.path), **ui.launch_options())
 
 

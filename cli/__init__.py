@@ -10,9 +10,11 @@ To add a command group: write cli/<group>.py with `register`, and list it in COM
 from __future__ import annotations
 
 import argparse
+import os
+import sys
 from typing import Callable, Sequence
 
-from cli import backends, bench, calibrate, gpucheck, reliability, run, sessions, stats, tasks
+from cli import backends, bench, calibrate, doctor, gpucheck, reliability, run, sessions, stats, tasks, users
 from cli.common import SubParsers
 
 
@@ -25,8 +27,10 @@ COMMANDS: tuple[Callable[[SubParsers], None], ...] = (
     bench.register,
     reliability.register,
     sessions.register,
+    doctor.register,
     backends.register,
     gpucheck.register,
+    users.register,
 )
 
 
@@ -39,7 +43,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+DEBUG_ENV = "COLLABVR_DEBUG"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Parse `argv` (default: sys.argv[1:]) and run the command; returns its exit status."""
+    """Parse `argv` (default: sys.argv[1:]) and run the command; returns its exit status. Whatever goes
+    wrong ends in one line on stderr, never a traceback (set COLLABVR_DEBUG=1 to see one)."""
     args = build_parser().parse_args(argv)
-    return args.handler(args)
+    try:
+        return args.handler(args)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # the last resort: a person sees what happened, not a stack
+        if os.environ.get(DEBUG_ENV):
+            raise
+        print(f"error: {type(exc).__name__}: {exc} (this looks like a bug; COLLABVR_DEBUG=1 shows where)",
+              file=sys.stderr)
+        return 1

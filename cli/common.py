@@ -23,7 +23,7 @@ from collabvr.engine import DecisionError, Engine, ProgressFn
 from collabvr.events import event_to_json
 from collabvr.loop import Kind
 from collabvr.report import step_lines, summary
-from collabvr.store import InvalidSessionId, SessionNotFound, check_session_id
+from collabvr.store import InvalidSessionId, SessionNotFound, StoreError, check_session_id
 from storage.data_dir import ARTIFACTS_NAME, DATABASE_NAME, open_store_at, resolve_data_dir
 from storage.sqlite_store import SQLiteEventStore
 
@@ -51,7 +51,8 @@ def guarded(handler: Handler) -> Handler:
     def run(args: argparse.Namespace) -> int:
         try:
             return handler(args)
-        except (UsageError, SessionNotFound, InvalidSessionId, DecisionError, registry.BackendUnavailable) as exc:
+        except (UsageError, SessionNotFound, InvalidSessionId, DecisionError, registry.BackendUnavailable,
+                StoreError, ValueError) as exc:
             print(f"error: {exc}", file=sys.stderr)
             return EXIT_USAGE
 

@@ -27,19 +27,23 @@ from collabvr.backends import (
     RouteRequest, SelectRequest, SplitContext, VerifyRequest,
 )
 from collabvr.backends.gate import GPUGate
-from collabvr.config import BREAKPOINTS, Breakpoint, LoopConfig
+from collabvr.config import LoopConfig
+from collabvr.decisions import (  # noqa: F401  (DecisionError, check_prompt, MAX_PROMPT_CHARS: re-exported)
+    MAX_PROMPT_CHARS, DecisionError, check_prompt, make_breakpoints, make_edit, make_label, make_override,
+    make_route,
+)
 from collabvr.events import (
-    ActionEdited, Annotated, Artifact, BackendFailed, BackendLabel, BestAttemptPropagated, BreakpointsSet,
-    ClipGenerated, ClipsCritiqued, ClipsSelected, ClipVerified, CommandFailed, Event, ForkOrigin, PromptEvolved, ResultDiscarded, RouteRequested,
-    Routed, SessionFinished, SessionStarted, StepAccepted, StepPlanned, TaskSpec, UsageInfo, VerdictOverridden,
-    attempt_target, parse_attempt_target,
+    Artifact, BackendFailed, BackendLabel, BestAttemptPropagated, ClipGenerated, ClipsCritiqued, ClipsSelected,
+    ClipVerified, CommandFailed, Event,
+    ForkOrigin, PromptEvolved, ResultDiscarded, Routed, SessionFinished, SessionStarted, StepAccepted, StepPlanned,
+    TaskSpec, UsageInfo,
 )
 from collabvr.loop import (
-    Command, Kind, baseline_name, clip_seconds, command_inputs, evolved_prompt, generation_seed_parts, next_command,
-    round_attempts, split_context, unheld,
+    Command, Kind, baseline_name, best_attempt, clip_seconds, command_inputs, evolution, generation_seed_parts,
+    next_command, round_attempts, split_context, unheld,
 )
 from collabvr.state import (
-    AttemptState, SessionState, StepState, apply, failing_frame_index, fold, start_point_for_next_attempt,
+    AttemptState, SessionState, apply, failing_frame_index, fold, start_point_for_next_attempt,
 )
 from collabvr.store import EventStore, SequenceConflict
 
@@ -48,13 +52,8 @@ from collabvr.store import EventStore, SequenceConflict
 Judge = Callable[[np.ndarray], "tuple[bool, float | None]"]
 ProgressFn = Callable[[str, int, int], None]
 
-MAX_PROMPT_CHARS = 4000
 _BACKEND_ROLES = {Kind.PLAN: "plan", Kind.GENERATE: "generate", Kind.VERIFY: "verify", Kind.ROUTE: "route",
                   Kind.SELECT: "select", Kind.CRITIQUE: "critique"}
-
-
-class DecisionError(ValueError):
-    """A person's decision does not fit the session's current state; the message says why."""
 
 
 def derive_seed(session_seed: int, *parts: object) -> int:
@@ -62,15 +61,6 @@ def derive_seed(session_seed: int, *parts: object) -> int:
     rerun of the whole session gets the same ones."""
     text = ":".join(str(p) for p in (session_seed, *parts))
     return int.from_bytes(hashlib.sha256(text.encode()).digest()[:4], "big") & 0x7FFFFFFF
-
-
-def check_prompt(prompt: str, what: str = "prompt") -> str:
-    text = prompt.strip()
-    if not text:
-        raise DecisionError(f"the {what} is empty")
-    if len(text) > MAX_PROMPT_CHARS:
-        raise DecisionError(f"the {what} has {len(text)} characters; at most {MAX_PROMPT_CHARS} are allowed")
-    return text
 
 
 @dataclass
@@ -395,9 +385,9 @@ class Engine:
         with self._call(self.vgm) as timing:
             clip = self.vgm.generate(GenerateRequest(image=image, prompt=step.instruction, seconds=seconds, seed=seed,
                                                      progress=report, cancel=self._stop))
+        if len(clip.frames) < 2:
+            raise BackendError(f"the VGM returned {len(clip.frames)} frame(s); a clip needs at least 2")
         frames = media.as_uint8_frames(clip.frames)
-        if len(frames) < 2:
-            raise BackendError(f"the VGM returned {len(frames)} frame(s); a clip needs at least 2")
         clip_artifact = self.artifacts.put_clip(frames, clip.fps)
         prefix_frames = (start.frame_index or 0) if source is not None else 0
         if source is not None and prefix_frames:
@@ -447,26 +437,10 @@ class Engine:
                              first_failing_frame=failing, usage=_usage(reply.usage, timing.wall_s))]
 
     def _evolve(self, state: SessionState, command: Command, progress: ProgressFn | None) -> list[Event]:
-        """Rule 5: instruction + " " + suggestion, no extra VLM call. A pending fallback switches to the
-        whole task prompt (plus the router's suggestion)."""
-        step = state.step(command.step or 0)
-        last = step.attempt(command.attempt or 0)
-        route = step.pending_route
-        if route is not None and not route.evolved:
-            suggestion = route.decision.suggestion.strip()
-            base = state.task_prompt if route.decision.action == "fallback" else step.instruction
-            source = "router"
-        else:
-            suggestion = last.suggestion.strip()
-            base = step.instruction
-            prior = step.evolutions.get(last.number)
-            if prior is not None and prior.after == step.instruction:
-                # A person's reject after the verifier's suggestion was applied: theirs replaces it.
-                base = prior.before
-            source = "override" if last.override is not None else "verifier"
-        after = evolved_prompt(base, suggestion)
-        return [PromptEvolved(step=step.number, after_attempt=last.number, source=source,  # type: ignore[arg-type]
-                              before=step.instruction, after=after, suggestion=suggestion)]
+        """Rule 5, no VLM call: see `loop.evolution`."""
+        source, before, after, suggestion = evolution(state, command.step or 0, command.attempt or 0)
+        return [PromptEvolved(step=command.step or 0, after_attempt=command.attempt or 0, source=source,  # type: ignore[arg-type]
+                              before=before, after=after, suggestion=suggestion)]
 
     def _route(self, state: SessionState, command: Command, progress: ProgressFn | None) -> list[Event]:
         step = state.step(command.step or 0)
@@ -543,7 +517,7 @@ class Engine:
         """Paper appendix C.2: when no attempt is accepted the best one goes on, so a run never stops
         without video. Best = the largest good_fraction the verifier gave (latest on ties)."""
         step = state.step(command.step or 0)
-        best = max(step.attempts, key=lambda a: (a.good_fraction, a.number))
+        best = best_attempt(step)
         reason = (f"{command.reason}; propagating attempt {best.number} of {len(step.attempts)} "
                   f"(good_fraction {best.good_fraction:.2f})")
         return [BestAttemptPropagated(step=step.number, attempt=best.number,
@@ -575,144 +549,41 @@ class Engine:
         return artifact
 
 
-    # ----- people's decisions ---------------------------------------------------------------------------
-    def _decide(self, event: Event) -> Event:
+    # ----- people's decisions (the rules are collabvr.decisions; validated and appended under one lock) -----
+    def _decide(self, make: Callable[[SessionState], Event]) -> Event:
         with self._lock:
             self._refresh()
+            event = make(self._state)
             self.store.append(self.session_id, [event], expected_seq=self._state.seq)
             apply(self._state, event)
             return event
 
-    def _open_step(self, step_number: int, allow_resolved: bool = False) -> StepState:
-        state = self.state
-        if state.finished is not None:
-            raise DecisionError("the session has finished; fork it from an earlier event to decide differently")
-        current = state.current_step
-        if current is None or current.number != step_number:
-            latest = current.number if current else "none"
-            raise DecisionError(f"step {step_number} is not the current step (current: {latest}); "
-                                "fork from it to change a past step, or annotate it")
-        if current.status == "split":
-            raise DecisionError(f"step {step_number} was split into sub-steps; fork from it to decide differently")
-        if state.config.method != "collabvr":
-            raise DecisionError(f"this is a {baseline_name(state.config)} baseline session: its method takes no "
-                                "decisions in the loop (annotate it instead)")
-        if current.resolved and not allow_resolved:
-            raise DecisionError(f"step {step_number} is already resolved")
-        return current
-
     def edit_action(self, step: int, text: str, actor: str, reason: str = "") -> Event:
         """Replace the instruction the next generation of `step` will use."""
-        current = self._open_step(step)
-        after = check_prompt(text, "edited action")
-        return self._decide(ActionEdited(step=step, before=current.instruction, after=after, actor=_who(actor),
-                                         reason=reason))
+        return self._decide(lambda state: make_edit(state, step, text, actor, reason))
 
     def override_verdict(self, step: int, attempt: int, verdict: Literal["accept", "reject"], actor: str,
                          reason: str = "", suggestion: str = "") -> Event:
         """Flip the verdict of an attempt of the current step. Reject -> accept advances the step with that
         clip; accept -> reject evolves the prompt (with `suggestion`, if given) and tries again."""
-        current = self._open_step(step, allow_resolved=True)
-        if verdict not in ("accept", "reject"):
-            raise DecisionError(f"verdict must be accept or reject, not {verdict!r}")
-        try:
-            target = current.attempt(attempt)
-        except KeyError:
-            raise DecisionError(f"step {step} has no attempt {attempt}") from None
-        if target.verified is None:
-            raise DecisionError(f"attempt {attempt} of step {step} has not been verified yet")
-        return self._decide(VerdictOverridden(step=step, attempt=attempt, verdict=verdict, actor=_who(actor),
-                                              reason=reason, suggestion=suggestion.strip()))
+        return self._decide(lambda state: make_override(state, step, attempt, verdict, actor, reason, suggestion))
 
     def request_route(self, step: int, action: Literal["regen", "split", "fallback"], actor: str, *,
                       estimated_steps: int | None = None, attempt: int | None = None,
                       frame_index: int | None = None, suggestion: str = "", reason: str = "") -> Event:
         """Route the current step as a person decides: regen from a chosen frame of a chosen attempt (its
         frames before it are kept), split into `estimated_steps` sub-steps, or fallback."""
-        current = self._open_step(step, allow_resolved=True)
-        if action == "regen":
-            source = current.attempt(attempt) if attempt else current.last_attempt
-            if source is None:
-                raise DecisionError("regen needs an attempt to start from; this step has none yet")
-            if frame_index is not None and not 0 <= frame_index < source.candidate_frames:
-                raise DecisionError(f"frame {frame_index} is outside attempt {source.number} "
-                                    f"(0..{source.candidate_frames - 1})")
-            attempt = source.number
-        elif action == "split":
-            if estimated_steps is None or not 2 <= estimated_steps <= 8:
-                raise DecisionError("split needs a number of sub-steps between 2 and 8")
-        elif action != "fallback":
-            raise DecisionError(f"route action must be regen, split or fallback, not {action!r}")
-        return self._decide(RouteRequested(step=step, action=action, estimated_steps=estimated_steps,
-                                           attempt=attempt, frame_index=frame_index, actor=_who(actor),
-                                           suggestion=suggestion.strip(), reason=reason))
+        return self._decide(lambda state: make_route(
+            state, step, action, actor, estimated_steps=estimated_steps, attempt=attempt, frame_index=frame_index,
+            suggestion=suggestion, reason=reason))
 
     def annotate(self, target: str, label: Literal["D1", "D2", "D3", "note"], value: int | str, actor: str,
                  reason: str = "") -> Event:
         """Record a reliability label; it never changes the flow."""
-        state = self.state
-        value = _check_label(state, target, label, value)
-        return self._decide(Annotated(target=target, label=label, value=value, actor=_who(actor), reason=reason))
+        return self._decide(lambda state: make_label(state, target, label, value, actor, reason))
 
     def set_breakpoints(self, breakpoints: list[str] | tuple[str, ...], actor: str) -> Event:
-        unknown = [b for b in breakpoints if b not in BREAKPOINTS]
-        if unknown:
-            raise DecisionError(f"unknown breakpoint(s) {', '.join(unknown)}; known: {', '.join(BREAKPOINTS)}")
-        chosen: tuple[Breakpoint, ...] = tuple(b for b in BREAKPOINTS if b in breakpoints)  # type: ignore[misc]
-        return self._decide(BreakpointsSet(breakpoints=chosen, actor=_who(actor)))
-
-
-def _who(actor: str) -> str:
-    name = actor.strip()
-    if not name or name == "engine":
-        raise DecisionError("a person's decision needs the person's name")
-    return name[:80]
-
-
-def _check_label(state: SessionState, target: str, label: str, value: int | str) -> int | str:
-    if label == "note":
-        text = str(value).strip()
-        if not text:
-            raise DecisionError("a note is empty")
-        return text[:4000]
-    if label == "D1":
-        if target != "session":
-            raise DecisionError("D1 (plan depth) is a label of the whole session: target must be 'session'")
-        try:
-            depth = int(value)
-        except (TypeError, ValueError):
-            raise DecisionError(f"D1 plan depth must be a whole number, not {value!r}") from None
-        if not 1 <= depth <= 12:
-            raise DecisionError("D1 plan depth must be between 1 and 12")
-        return depth
-    attempt = _attempt_for_target(state, target)
-    if label == "D2":
-        if value not in ("accept", "reject"):
-            raise DecisionError(f"D2 must be accept or reject, not {value!r}")
-        return value
-    if label == "D3":
-        if not (attempt.vlm_verdict and attempt.vlm_verdict.suggestion):
-            raise DecisionError(f"{target} has no suggestion to rate")
-        try:
-            rating = int(value)
-        except (TypeError, ValueError):
-            raise DecisionError(f"D3 rating must be 1, 2 or 3, not {value!r}") from None
-        if rating not in (1, 2, 3):
-            raise DecisionError(f"D3 rating must be 1, 2 or 3, not {rating}")
-        return rating
-    raise DecisionError(f"unknown label {label!r}; use D1, D2, D3 or note")
-
-
-def _attempt_for_target(state: SessionState, target: str) -> AttemptState:
-    try:
-        step_number, attempt_number = parse_attempt_target(target)
-        attempt = state.step(step_number).attempt(attempt_number)
-    except (ValueError, KeyError):
-        raise DecisionError(f"{target!r} is not an attempt of this session "
-                            f"(write it as {attempt_target(1, 1)!r})") from None
-    if attempt.verified is None:
-        raise DecisionError(f"{target} has not been verified yet")
-    return attempt
+        return self._decide(lambda state: make_breakpoints(breakpoints, actor))
 
 
 def _usage(usage: object, measured: float) -> UsageInfo:

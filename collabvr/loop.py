@@ -221,6 +221,34 @@ def evolved_prompt(base: str, suggestion: str) -> str:
     return f"{base.strip()} {suggestion}".strip()
 
 
+def evolution(state: SessionState, step_number: int, after_attempt: int) -> tuple[str, str, str, str]:
+    """(source, before, after, suggestion) of evolving `step_number`'s prompt after `after_attempt`.
+
+    A pending route's suggestion is applied once (a fallback switches to the whole task prompt); otherwise
+    the attempt's effective suggestion: a person's reject suggestion replaces the verifier's if that was
+    already applied to the instruction."""
+    step = state.step(step_number)
+    last = step.attempt(after_attempt)
+    route = step.pending_route
+    if route is not None and not route.evolved:
+        suggestion = route.decision.suggestion.strip()
+        base = state.task_prompt if route.decision.action == "fallback" else step.instruction
+        return "router", step.instruction, evolved_prompt(base, suggestion), suggestion
+    suggestion = last.suggestion.strip()
+    base = step.instruction
+    prior = step.evolutions.get(last.number)
+    if prior is not None and prior.after == step.instruction:
+        base = prior.before
+    source = "override" if last.override is not None else "verifier"
+    return source, step.instruction, evolved_prompt(base, suggestion), suggestion
+
+
+def best_attempt(step: StepState) -> AttemptState:
+    """Paper appendix C.2: the attempt propagated when none is accepted: the largest good_fraction the
+    verifier gave, the latest on ties."""
+    return max(step.attempts, key=lambda a: (a.good_fraction, a.number))
+
+
 def clip_seconds(state: SessionState, step: StepState, purpose: str) -> float:
     """Step 1's clips and a fallback (the whole remaining task) are long; later steps and partial regens
     are short (paper: 6 s, then 3 s)."""

@@ -42,6 +42,7 @@ from collabvr.events import (
     ActionEdited, Artifact, ClipGenerated, Event, PromptEvolved, SessionStarted, StepPlanned, VerdictOverridden,
     artifacts_in, attempt_target, event_from_json, event_to_json,
 )
+from collabvr.replay import ImpossibleHistory, check_history
 from collabvr.state import AttemptState, StepState, fold
 from collabvr.store import EventStore, InvalidSessionId, SessionNotFound, StoreError, check_session_id
 
@@ -418,9 +419,12 @@ def _check_log(zf: zipfile.ZipFile, session_id: str) -> list[Event]:
     if events[0].fork is not None:
         _check_id(events[0].fork.parent_session, f"{name} forks a session with a bad id")
     try:
-        fold(events)  # the same replay a store's reader will do: a log that cannot fold is refused now
-    except (ValueError, KeyError) as exc:
-        raise ArchiveError(f"{name} is not a consistent session log: {exc}") from exc
+        # Replayed under the engine's rules: a log that folds but that the engine could not have written
+        # (events duplicated, reordered or forged, a decision the app would have refused) is refused too.
+        check_history(events)
+    except ImpossibleHistory as exc:
+        raise ArchiveError(f"{name} is not a history this app could have recorded: {exc}; nothing was "
+                           "imported") from exc
     return events
 
 

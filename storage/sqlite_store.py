@@ -38,6 +38,13 @@ LOCK_RETRIES = 6  # each waits up to BUSY_TIMEOUT_MS inside SQLite, then backs o
 T = TypeVar("T")
 
 
+MAX_SEARCH_CHARS = 500  # SQLite refuses LIKE patterns past 50,000 bytes; a title search needs far less
+
+
+class SearchTooLong(StoreError, ValueError):
+    """A session search longer than MAX_SEARCH_CHARS."""
+
+
 class StoreBusy(StoreError):
     """Other writers held the database for longer than the store is willing to wait."""
 
@@ -262,6 +269,8 @@ class SQLiteEventStore:
         if status is not None:
             where.append("status = ?")
             params.append(status)
+        if search and len(search) > MAX_SEARCH_CHARS:
+            raise SearchTooLong(f"a search has at most {MAX_SEARCH_CHARS} characters, not {len(search)}")
         if search:
             pattern = "%" + search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
             where.append("(title LIKE ? ESCAPE '\\' OR json_extract(task, '$.prompt') LIKE ? ESCAPE '\\')")

@@ -321,6 +321,40 @@ def test_a_broken_log_or_manifest_is_refused(world, tmp_path):
         _nothing_written(store, folder)
 
 
+def _lines(change):
+    """A rewrite of the session log's lines by `change(lines) -> lines`."""
+    return lambda data: b"\n".join(change(data.splitlines())) + b"\n"
+
+
+def _swap_first(kind: bytes, other: bytes):
+    def change(lines):
+        i = next(n for n, line in enumerate(lines) if kind in line)
+        j = next(n for n, line in enumerate(lines) if other in line and n > i)
+        lines[i], lines[j] = lines[j], lines[i]
+        return lines
+    return change
+
+
+@pytest.mark.parametrize("label, change, message", [
+    ("duplicated", lambda lines: lines[:3] + [lines[2]] + lines[3:], "could have recorded"),
+    ("out_of_order", _swap_first(b'"type":"ClipGenerated"', b'"type":"ClipVerified"'), "could have recorded"),
+    ("forged_actor", lambda lines: [line.replace(b'"actor":"ana"', b'"actor":"engine"') for line in lines],
+     "recorded as the engine's"),
+    ("engine_as_person", lambda lines: [line.replace(b'"actor":"engine"', b'"actor":"mallory"')
+                                        if b'"type":"StepPlanned"' in line else line for line in lines],
+     "recorded as 'mallory'"),
+])
+def test_an_archive_of_an_impossible_history_is_refused_and_writes_nothing(world, tmp_path, label, change, message):
+    archive = _export(world, tmp_path, [world["parent"]]).zip_path
+    log = f"sessions/{world['parent']}/events.jsonl"
+    forged = _rewrite(archive, tmp_path / f"{label}.zip",
+                      lambda name, data: _lines(change)(data) if name == log else data)
+    store, folder = _fresh(tmp_path, label)
+    with pytest.raises(ArchiveError, match=message):
+        import_archive(store, folder, forged)
+    _nothing_written(store, folder)
+
+
 # ----- hostile session ids -----------------------------------------------------------------------------------
 
 HOSTILE_IDS = {"climbs": "../x", "climbs_twice": "../../etc/passwd", "slash": "a/b", "too_long": "x" * 65,

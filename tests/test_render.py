@@ -78,7 +78,7 @@ def _a_session_written_by_hostile_models_and_people(tmp_path):
     engine.annotate(first, "note", evil("note"), actor=evil("annotator"))
     engine.annotate(first, "D2", "reject", actor=evil("labeller"))
     engine.annotate(first, "D3", 2, actor=evil("rater"))
-    engine.annotate("session", "note", evil("session-note"), actor=evil("session-annotator"))
+    engine.annotate("session", "note", evil("session-note"), actor=evil("sess-annotator"))
     engine.edit_action(1, evil("edited-action"), actor=evil("editor"), reason=evil("edit-reason"))
     engine.request_route(1, "regen", actor=evil("route-person"), attempt=1, frame_index=1,
                          suggestion=evil("route-suggestion"), reason=evil("route-reason"))
@@ -96,7 +96,7 @@ EVIL_FIELDS = [
     "title", "task", "step1-observation", "step1-remaining", "step1-instruction", "step1-target",
     "step2-instruction", "step3-instruction", "failure", "reason1", "suggestion1", "accept-reason", "reason2",
     "suggestion2", "reason3", "suggestion3", "reason4", "suggestion4", "accept-reason3", "note", "annotator", "labeller",
-    "rater", "session-note", "session-annotator", "edited-action", "editor", "edit-reason", "overrider",
+    "rater", "session-note", "sess-annotator", "edited-action", "editor", "edit-reason", "overrider",
     "override-reason", "override-suggestion", "router-reason", "router-suggestion", "route-suggestion",
     "route-reason", "route-person",
 ]

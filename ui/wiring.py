@@ -14,6 +14,7 @@ from collabvr.artifacts import ArtifactFolder
 from collabvr.studio import Studio
 from storage import SQLiteEventStore, private_folder
 from ui import handlers, render
+from ui.access import actor_for
 from ui.annotation import create_agreement, create_annotation
 from ui.bench import create_bench
 from ui.control import create_control, create_final_video, create_timeline
@@ -142,8 +143,9 @@ def _build(svc: Services, demo: gr.Blocks) -> None:
     def decided(fn: Callable[..., str], clear: int = 0) -> Callable[..., list]:
         """A decision's handler, followed at once by the re-rendered session; the `clear` text boxes after
         its inputs are emptied once the decision is recorded, so the next decision does not resend them."""
-        def run(session_id, last, attempt, target, *args):
-            message = fn(session_id, *args)
+        def run(request: gr.Request, session_id, last, attempt, target, *args):
+            # The last input is always the annotator box; with a login the logged-in user decides instead.
+            message = fn(session_id, *args[:-1], actor_for(request, args[-1]))
             cleared = [gr.skip() if handlers.is_problem(message) else ""] * clear
             return [message] + cleared + show(session_id, last, attempt, target)
         return run
@@ -223,10 +225,12 @@ def _build(svc: Services, demo: gr.Blocks) -> None:
             **PRIVATE, **QUIET)
 
     @gr.api(api_name="override")
-    def override_api(session_id: str, target: str, verdict: str, reason: str, suggestion: str,
+    def override_api(request: gr.Request, session_id: str, target: str, verdict: str, reason: str, suggestion: str,
                      annotator: str) -> tuple[str, str]:
-        """Flip the verdict of an attempt ("step:t/attempt:j") of the current step; returns (message, timeline)."""
-        message = handlers.override(svc, session_id, target, verdict, reason, suggestion, annotator)
+        """Flip the verdict of an attempt ("step:t/attempt:j") of the current step; returns (message, timeline).
+        With a login the logged-in user is the actor, whatever `annotator` says."""
+        message = handlers.override(svc, session_id, target, verdict, reason, suggestion,
+                                    actor_for(request, annotator))
         return message, _timeline_html(svc, session_id)
 
     # Accept and reject name the attempt they act on before anyone presses them.
@@ -304,10 +308,11 @@ def _build(svc: Services, demo: gr.Blocks) -> None:
         **PRIVATE, **QUIET)
 
     @gr.api(api_name="annotate")
-    def annotate_api(session_id: str, target: str, label: str, value: str, annotator: str) -> tuple[str, str]:
+    def annotate_api(request: gr.Request, session_id: str, target: str, label: str, value: str,
+                     annotator: str) -> tuple[str, str]:
         """Record a label: D1 (target "session", a depth), D2 (an attempt, accept|reject), D3 (an attempt, 1-3)
-        or note; returns (message, timeline)."""
-        message = handlers.annotate(svc, session_id, target, label, value, annotator)
+        or note; returns (message, timeline). With a login the logged-in user is the annotator."""
+        message = handlers.annotate(svc, session_id, target, label, value, actor_for(request, annotator))
         return message, _timeline_html(svc, session_id)
 
     for key, delta in (("prev", -1), ("next", +1)):
@@ -433,8 +438,9 @@ def _build(svc: Services, demo: gr.Blocks) -> None:
     gr.on([sid.change, annotator.change], remember, [sid, annotator], saved, concurrency_limit=1,
           concurrency_id="browser-state", **PRIVATE, **QUIET)
 
-    def restore(kept, *rest):
+    def restore(request: gr.Request, kept, *rest):
         kept = kept or {}
+        user = getattr(request, "username", None)
         session_id = kept.get("session_id") or ""
         try:
             if session_id:
@@ -444,7 +450,9 @@ def _build(svc: Services, demo: gr.Blocks) -> None:
         table, ids = handlers.list_sessions(svc, "", "all")
         shown = show(session_id, {}, None, None)
         picked = session_id if session_id in ids else (ids[0] if ids else None)
-        return [session_id, kept.get("annotator") or "", table, gr.update(choices=ids, value=picked),
+        # With a login the name box shows the logged-in user and cannot be changed: decisions are theirs.
+        name = gr.update(value=user, interactive=False) if user else (kept.get("annotator") or "")
+        return [session_id, name, table, gr.update(choices=ids, value=picked),
                 gr.update(open=not session_id), table] + shown
 
     demo.load(restore, [saved], [sid, annotator, ses["table"], ses["pick"], new_panel, listed] + view_outputs,

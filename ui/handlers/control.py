@@ -36,6 +36,7 @@ def pause(svc: Services, sid: str | None) -> str:
         return missing
 
     def work() -> str:
+        svc.store.get_session(sid)  # an unknown or deleted session is refused, not "not running"
         if not svc.studio.is_running(sid):
             return ok("the session is not running")
         svc.studio.pause(sid)
@@ -49,6 +50,7 @@ def stop(svc: Services, sid: str | None) -> str:
         return missing
 
     def work() -> str:
+        svc.store.get_session(sid)  # an unknown or deleted session is refused, not "not running"
         if not svc.studio.is_running(sid):
             return ok("the session is not running")
         svc.studio.stop(sid)

@@ -11,7 +11,7 @@ from PIL import Image, UnidentifiedImageError
 
 from collabvr.backends import registry
 from collabvr.config import BREAKPOINTS, LoopConfig
-from collabvr.engine import MAX_PROMPT_CHARS, DecisionError
+from collabvr.decisions import DecisionError, check_prompt
 from collabvr.studio import MAX_IMAGE_SIDE, NewSimSession, check_image
 from ui import render
 from ui.handlers.common import Services, guarded, ok, problem
@@ -165,11 +165,7 @@ def new_session(svc: Services, source: str, family: str, difficulty: str, seed: 
         config = loop_config(n_max, m, first_seconds, later_seconds, breakpoints)
         if source == "upload":
             image = check_image(load_upload(upload_path))
-            prompt = (upload_prompt or "").strip()
-            if not prompt:
-                raise DecisionError("the task prompt is empty")
-            if len(prompt) > MAX_PROMPT_CHARS:
-                raise DecisionError(f"the task prompt has {len(prompt)} characters; at most {MAX_PROMPT_CHARS}")
+            prompt = check_prompt(upload_prompt or "", "task prompt")
             _check_backends(source, vlm_key, vgm_key)
             created.append(svc.studio.new_upload_session(image, prompt, vlm_key, vgm_key, config, title))
         else:

@@ -9,6 +9,7 @@ from typing import Any
 from collabvr.store import StoreError
 from storage import delete_session_and_files
 from storage.data_dir import EXPORTS_NAME
+from storage.sqlite_store import MAX_SEARCH_CHARS
 from ui import render
 from ui.handlers.common import Services, guarded, need_session, ok, plain, problem
 from ui.handlers.view import SHOWN_STATUSES, fork_step, session_view, shown_status
@@ -31,6 +32,8 @@ def list_sessions(svc: Services, search: str | None, status: str | None) -> tupl
     status a person sees (shown_status: the same word as the status badge), "all" or nothing keeps every
     session. A fork's title and parent say the step it was forked at."""
     wanted = None if status in (None, "", "all") else status
+    if len((search or "").strip()) > MAX_SEARCH_CHARS:
+        return [], []  # the search box takes at most MAX_SEARCH_CHARS (it says so); an API caller gets nothing
     found = svc.store.list_sessions(search=(search or "").strip() or None, limit=LIST_LIMIT) if wanted is None \
         else [row for logged in _LOGGED.get(wanted, ()) for row in
               svc.store.list_sessions(search=(search or "").strip() or None, status=logged, limit=LIST_LIMIT)]
