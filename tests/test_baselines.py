@@ -225,3 +225,26 @@ def test_the_simulated_planner_of_fixed_n_asks_for_a_still_clip_once_the_task_is
     held = [step for s in states for step in s.steps if step.plan.instruction == HOLD_INSTRUCTION]
     assert held, "an easy task done before step 3 is held still until step 3"
     assert all(s.finished.success for s in states), "a perfect world keeps the solved scene through the still clips"
+
+
+def test_replay_accepts_a_baselines_history_and_refuses_a_forged_critique(tmp_path):
+    from collabvr.backends import CriterionScore, RubricJudgement
+    from collabvr.events import VideoJudged
+    from collabvr.replay import ImpossibleHistory, check_history
+
+    rewrites = [Critique(better_index=0, critique="c", prompt="Stack the blocks, red on top."),
+                Critique(better_index=1, critique="c", prompt="Stack them, red on top.")]
+    engine = _run(tmp_path, ScriptedVLM(critiques=rewrites), "videotpo")
+    events = engine.store.read(engine.session_id)
+    judged = VideoJudged(actor="bench-judge", judge="a judge", rubric="1. done (0 or 1)", score=1.0, success=True,
+                         judgement=RubricJudgement(criteria=[CriterionScore(criterion="done", score=1, max_score=1,
+                                                                            reason="it is")]))
+    assert check_history(events + [judged]).judged is not None
+    pass_events = _run(tmp_path / "p", ScriptedVLM(), "pass@2").store
+    assert check_history(pass_events.read(pass_events.session_ids()[0])).finished is not None
+    index = next(i for i, e in enumerate(events) if isinstance(e, ClipsCritiqued))
+    forged = events[:index] + [events[index].model_copy(update={"attempts": [2, 3]})] + events[index + 1:]
+    with pytest.raises(ImpossibleHistory, match="not the round that was due"):
+        check_history(forged)
+    with pytest.raises(ImpossibleHistory, match="had not finished"):
+        check_history(events[:index] + [judged])
