@@ -329,7 +329,7 @@ class Engine:
         """Time a model call, waiting for the GPU gate first if the backend runs on this machine's GPU."""
         timing = self._timing
         gated = self.gate is not None and backend.info.uses_gpu
-        with (self.gate.hold(self._stop) if gated else nullcontext(0.0)) as waited:  # type: ignore[union-attr]
+        with (self.gate.hold(self._stop, who=self.session_id) if gated else nullcontext(0.0)) as waited:  # type: ignore[union-attr]
             timing.gate_wait_s += waited
             started = time.perf_counter()
             try:
@@ -590,11 +590,15 @@ class Engine:
                                            suggestion=suggestion.strip(), reason=reason))
 
     def annotate(self, target: str, label: Literal["D1", "D2", "D3", "note"], value: int | str, actor: str,
-                 reason: str = "") -> Event:
-        """Record a reliability label; it never changes the flow."""
+                 reason: str = "", *, study: str | None = None, frame: int | None = None) -> Event:
+        """Record a reliability label; it never changes the flow. `study` names the study it was given in;
+        `frame` anchors a note at a frame of the attempt's candidate clip."""
         state = self.state
         value = _check_label(state, target, label, value)
-        return self._decide(Annotated(target=target, label=label, value=value, actor=_who(actor), reason=reason))
+        if frame is not None:
+            frame = _check_frame(state, target, label, frame)
+        return self._decide(Annotated(target=target, label=label, value=value, actor=_who(actor), reason=reason,
+                                      study=study, frame=frame))
 
     def set_breakpoints(self, breakpoints: list[str] | tuple[str, ...], actor: str) -> Event:
         unknown = [b for b in breakpoints if b not in BREAKPOINTS]
@@ -643,6 +647,25 @@ def _check_label(state: SessionState, target: str, label: str, value: int | str)
             raise DecisionError(f"D3 rating must be 1, 2 or 3, not {rating}")
         return rating
     raise DecisionError(f"unknown label {label!r}; use D1, D2, D3 or note")
+
+
+def _check_frame(state: SessionState, target: str, label: str, frame: object) -> int:
+    """A note's moment: a frame of the named attempt's candidate clip (the clip the timeline plays)."""
+    if label != "note":
+        raise DecisionError("only a note can be anchored at a moment of a clip")
+    try:
+        step_number, attempt_number = parse_attempt_target(target)
+        attempt = state.step(step_number).attempt(attempt_number)
+    except (ValueError, KeyError):
+        raise DecisionError(f"a note at a moment needs an attempt's clip; {target!r} is not an attempt of this "
+                            f"session") from None
+    try:
+        index = int(frame)  # type: ignore[call-overload]
+    except (TypeError, ValueError):
+        raise DecisionError(f"the frame must be a whole number, not {frame!r}") from None
+    if not 0 <= index < attempt.candidate_frames:
+        raise DecisionError(f"frame {index} is outside the clip of {target} (0..{attempt.candidate_frames - 1})")
+    return index
 
 
 def _attempt_for_target(state: SessionState, target: str) -> AttemptState:
