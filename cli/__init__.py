@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 from typing import Callable, Sequence
 
-from cli import backends, calibrate, gpucheck, run, sessions, stats, tasks
+from cli import backends, calibrate, gpucheck, run, sessions, stats, study, tasks
 from cli.common import SubParsers
 
 
@@ -23,6 +23,7 @@ COMMANDS: tuple[Callable[[SubParsers], None], ...] = (
     stats.register,
     calibrate.register,
     sessions.register,
+    study.register,
     backends.register,
     gpucheck.register,
 )

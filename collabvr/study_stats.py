@@ -34,7 +34,7 @@ from sklearn.metrics import cohen_kappa_score
 
 from collabvr.agreement import D1Report, D2Report, D3Report, d1_report, d2_report, d3_report
 from collabvr.study import (
-    Adjudication, ItemKey, StudyItem, StudyLabel, final_label, labels_by_item, latest_adjudications,
+    Adjudication, ItemKey, StudyItem, StudyLabel, StudySnapshot, final_label, labels_by_item, latest_adjudications,
 )
 
 
@@ -237,6 +237,15 @@ def study_figures(items: Sequence[StudyItem], labels: Iterable[StudyLabel], adju
                         pairs.append((value, truth))
                 figures.vs_truth.append(_pair(kind, name, "truth", pairs, resamples, seed))
     figures.columns = _columns(items, finals, vlm_values, vlm_names, resamples, seed)
+    return figures
+
+
+def snapshot_figures(snap: StudySnapshot, resamples: int = BOOTSTRAP, seed: int = 0) -> StudyFigures:
+    """Every figure of a study as read from the store (the items of deleted sessions left out)."""
+    figures = study_figures(snap.present_items, snap.labels, snap.adjudications, snap.vlm_values(),
+                            snap.vlm_names(), snap.truths, resamples=resamples, seed=seed)
+    if snap.missing:
+        figures.notes.append(f"{len(snap.missing)} session(s) of the study were deleted; their items are left out")
     return figures
 
 
