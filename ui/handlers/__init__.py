@@ -9,6 +9,8 @@ one module per panel:
     annotation.py   D1/D2/D3 labels and notes
     agreement.py    people vs the VLM: table and charts
     sessions.py     list, delete, export, final video
+    study.py        the Study tab: make a study, the blind labelling queue, adjudication, figures, export
+    review.py       frame-accurate review of a clip, notes anchored at a frame
 
 Each handler asks the Studio, the store, collabvr.report or collabvr.agreement and returns plain values:
 messages, HTML, lists, file paths. People's mistakes and refused decisions come back as a message that
@@ -31,6 +33,7 @@ from ui.handlers.new_session import (
 from ui.handlers.sessions import (
     SESSION_COLUMNS, STATUS_FILTERS, delete_session, export_session, final_video, list_sessions,
 )
+from ui.handlers import review, study  # used as handlers.study.<name>, handlers.review.<name>
 from ui.handlers.view import (
     SHOWN_STATUSES, SessionView, activity_key, open_session, refresh, session_view, shown_status, was_running,
 )
@@ -44,4 +47,5 @@ __all__ = [
     "new_session", "ok", "open_session", "override", "pause", "preview_task", "problem", "refresh",
     "regen_preview", "regen_source", "route_fallback", "route_regen", "route_split", "run", "session_view",
     "set_breakpoints", "shown_status", "step", "stop", "upload_preview", "wait_idle", "was_running",
+    "review", "study",
 ]
