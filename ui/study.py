@@ -52,16 +52,17 @@ def create_study_tab() -> dict[str, gr.Component]:
             c["create_message"] = message_box("study-create-message")
         with gr.Accordion("Label", open=True, elem_id="study-label-panel"):
             c["item"] = gr.HTML(elem_id="study-item")
-            with gr.Row(elem_id="study-buttons"):
+            # Only the buttons of the item's label kind are shown (ui/wiring.py _wire_study).
+            with gr.Row(elem_id="study-buttons-d2", visible=False) as c["row_d2"]:
                 c["accept"] = gr.Button("accept (a)", elem_id="btn-q-accept", min_width=70)
                 c["reject"] = gr.Button("reject (r)", elem_id="btn-q-reject", min_width=70)
-                c["r1"] = gr.Button("1", elem_id="btn-q-1", min_width=44)
-                c["r2"] = gr.Button("2", elem_id="btn-q-2", min_width=44)
-                c["r3"] = gr.Button("3", elem_id="btn-q-3", min_width=44)
-            with gr.Row(elem_id="study-depth"):
+            with gr.Row(elem_id="study-buttons-d3", visible=False) as c["row_d3"]:
+                c["r1"] = gr.Button("1 poor", elem_id="btn-q-1", min_width=60)
+                c["r2"] = gr.Button("2 moderate", elem_id="btn-q-2", min_width=60)
+                c["r3"] = gr.Button("3 well-suited", elem_id="btn-q-3", min_width=60)
+            with gr.Row(elem_id="study-depth", visible=False) as c["row_d1"]:
                 c["depth_buttons"] = [gr.Button(str(n), elem_id=f"btn-q-depth-{n}", min_width=40) for n in range(1, 7)]
-                c["depth"] = gr.Number(None, precision=0, minimum=1, maximum=12, label="D1 steps", elem_id="q-d1",
-                                       min_width=80)
+                c["depth"] = gr.Number(None, precision=0, label="D1 steps (1-12)", elem_id="q-d1", min_width=80)
                 c["depth_save"] = gr.Button("Save D1", elem_id="btn-q-d1", min_width=70)
             with gr.Row(elem_id="study-nav"):
                 c["back"] = gr.Button("◀ back (b)", elem_id="btn-q-back", min_width=80)

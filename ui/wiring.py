@@ -475,10 +475,11 @@ def _wire_study(svc: Services, demo: gr.Blocks, st: dict, study_tab: gr.Tab, ann
     """The Study tab's events. The item on screen is kept per browser tab (`current`); the queue's own state
     (who holds what, who labelled what) is in the store, so a reload resumes the held item on "next"."""
     current = gr.State("")
-    item_outputs = [st["item"], current, st["message"], st["progress"]]
+    item_outputs = [st["item"], current, st["message"], st["progress"], st["row_d1"], st["row_d2"], st["row_d3"]]
 
     def shown(name, view) -> list:
-        return [view.html, view.item_id, view.message, handlers.study.progress_html(svc, name)]
+        rows = [gr.update(visible=view.kind == kind) for kind in ("D1", "D2", "D3")]
+        return [view.html, view.item_id, view.message, handlers.study.progress_html(svc, name)] + rows
 
     def names(picked=None):
         found = handlers.study.study_names(svc)
@@ -492,8 +493,7 @@ def _wire_study(svc: Services, demo: gr.Blocks, st: dict, study_tab: gr.Tab, ann
     st["refresh"].click(refresh, st["pick"], [st["pick"], st["progress"]], **PRIVATE, **QUIET)
 
     def picked(name):
-        blank = handlers.study.blank("Press Next (n) to get your first item.")
-        return [blank.html, "", "", handlers.study.progress_html(svc, name)]
+        return shown(name, handlers.study.blank("Press Next (n) to get your first item."))
 
     st["pick"].change(picked, st["pick"], item_outputs, **PRIVATE, **QUIET)
 
