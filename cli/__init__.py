@@ -14,7 +14,7 @@ import os
 import sys
 from typing import Callable, Sequence
 
-from cli import backends, bench, calibrate, doctor, gpucheck, reliability, run, sessions, stats, tasks, users
+from cli import backends, bench, calibrate, doctor, gpucheck, reliability, run, sessions, stats, study, tasks, users
 from cli.common import SubParsers
 
 
@@ -28,6 +28,7 @@ COMMANDS: tuple[Callable[[SubParsers], None], ...] = (
     reliability.register,
     sessions.register,
     doctor.register,
+    study.register,
     backends.register,
     gpucheck.register,
     users.register,

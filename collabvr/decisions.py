@@ -142,10 +142,17 @@ def make_route(state: SessionState, step: int, action: str, actor: str, *, estim
 
 
 def make_label(state: SessionState, target: str, label: str, value: int | str, actor: str,
-               reason: str = "") -> Annotated:
-    """A reliability label; it never changes what the loop does."""
-    return Annotated(target=target, label=label, value=_label_value(state, target, label, value),  # type: ignore[arg-type]
-                     actor=check_actor(actor), reason=check_text(reason, "reason"))
+               reason: str = "", *, study: str | None = None, frame: int | None = None) -> Annotated:
+    """A reliability label; it never changes what the loop does. `study` names the study it was given in;
+    `frame` anchors a note at a frame of the attempt's candidate clip (the clip the timeline plays)."""
+    value = _label_value(state, target, label, value)
+    if frame is not None:
+        frame = _label_frame(state, target, label, frame)
+    if study is not None and not (isinstance(study, str) and 0 < len(study) <= MAX_NAME_CHARS and study.strip() == study
+                                  and study.isprintable()):
+        raise DecisionError(f"{str(study)[:40]!r} is not a study's name")
+    return Annotated(target=target, label=label, value=value, actor=check_actor(actor),  # type: ignore[arg-type]
+                     reason=check_text(reason, "reason"), study=study, frame=frame)
 
 
 def make_breakpoints(breakpoints: list[str] | tuple[str, ...], actor: str) -> BreakpointsSet:
@@ -173,7 +180,8 @@ def recheck(state: SessionState, event: Event) -> None:
         if event.action == "regen" and made.attempt != event.attempt:
             raise DecisionError(f"the regen names attempt {event.attempt}, but would start from {made.attempt}")
     elif isinstance(event, Annotated):
-        made_label = make_label(state, event.target, event.label, event.value, event.actor, event.reason)
+        made_label = make_label(state, event.target, event.label, event.value, event.actor, event.reason,
+                                study=event.study, frame=event.frame)
         if made_label.value != event.value:
             raise DecisionError(f"the label's value {event.value!r} is not one the app records "
                                 f"({made_label.value!r})")
@@ -210,6 +218,21 @@ def _label_value(state: SessionState, target: str, label: str, value: int | str)
             raise DecisionError(f"D3 rating must be 1, 2 or 3, not {rating}")
         return rating
     raise DecisionError(f"unknown label {label!r}; use D1, D2, D3 or note")
+
+
+def _label_frame(state: SessionState, target: str, label: str, frame: object) -> int:
+    if label != "note":
+        raise DecisionError("only a note can be anchored at a moment of a clip")
+    try:
+        step_number, attempt_number = parse_attempt_target(target)
+        attempt = state.step(step_number).attempt(attempt_number)
+    except (ValueError, KeyError):
+        raise DecisionError(f"a note at a moment needs an attempt's clip; {target!r} is not an attempt of this "
+                            f"session") from None
+    index = _whole(frame, "the frame")  # type: ignore[arg-type]
+    if not 0 <= index < attempt.candidate_frames:
+        raise DecisionError(f"frame {index} is outside the clip of {target} (0..{attempt.candidate_frames - 1})")
+    return index
 
 
 def _whole(value: int | str, what: str) -> int:

@@ -322,7 +322,7 @@ class Engine:
         """Time a model call, waiting for the GPU gate first if the backend runs on this machine's GPU."""
         timing = self._timing
         gated = self.gate is not None and backend.info.uses_gpu
-        with (self.gate.hold(self._stop) if gated else nullcontext(0.0)) as waited:  # type: ignore[union-attr]
+        with (self.gate.hold(self._stop, who=self.session_id) if gated else nullcontext(0.0)) as waited:  # type: ignore[union-attr]
             timing.gate_wait_s += waited
             started = time.perf_counter()
             try:
@@ -578,9 +578,11 @@ class Engine:
             suggestion=suggestion, reason=reason))
 
     def annotate(self, target: str, label: Literal["D1", "D2", "D3", "note"], value: int | str, actor: str,
-                 reason: str = "") -> Event:
-        """Record a reliability label; it never changes the flow."""
-        return self._decide(lambda state: make_label(state, target, label, value, actor, reason))
+                 reason: str = "", *, study: str | None = None, frame: int | None = None) -> Event:
+        """Record a reliability label; it never changes the flow. `study` names the study it was given in;
+        `frame` anchors a note at a frame of the attempt's candidate clip."""
+        return self._decide(lambda state: make_label(state, target, label, value, actor, reason, study=study,
+                                                     frame=frame))
 
     def set_breakpoints(self, breakpoints: list[str] | tuple[str, ...], actor: str) -> Event:
         return self._decide(lambda state: make_breakpoints(breakpoints, actor))

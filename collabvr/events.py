@@ -357,6 +357,11 @@ class Annotated(EventBase):
     label: Literal["D1", "D2", "D3", "note"]
     value: int | str
     reason: str = ""
+    # The reliability study the label was given in (collabvr.study), None outside one: a study counts only
+    # its own labels, which were given blind, never one given while the VLM's verdict was on screen.
+    study: str | None = None
+    # A note anchored at a moment of the attempt's clip: the index of a frame of its candidate clip.
+    frame: int | None = Field(default=None, ge=0)
 
 
 class BreakpointsSet(EventBase):

@@ -58,6 +58,17 @@ class Activity:
         return self.done / self.total if self.total else 0.0
 
 
+@dataclass(frozen=True)
+class GPUQueue:
+    """A session's place at the GPU gate, for the live status line: `place` is "holding" (its model runs on
+    the GPU now), "waiting" (`position` 1 = next in line) or "idle"; `busy`, `waiting` and `slots` are the
+    whole gate's counts, across every session of the process."""
+
+    place: str
+    position: int
+    busy: int
+    waiting: int
+    slots: int
 
 
 class Studio:
@@ -160,6 +171,12 @@ class Studio:
         with self._lock:
             return self._activity.get(session_id, Activity(session_id))
 
+    def gpu_queue(self, session_id: str) -> GPUQueue:
+        """Where the session stands at the GPU gate (only models that run on this machine's GPU wait there;
+        a simulated or remote model never does)."""
+        place, position = self.gate.place(session_id)
+        return GPUQueue(place, position, self.gate.busy, self.gate.waiting, self.gate.slots)
+
     def is_running(self, session_id: str) -> bool:
         return self.activity(session_id).running
 
@@ -243,8 +260,9 @@ class Studio:
         return self._decide(session_id, lambda e: e.request_route(step, action, actor, **options))  # type: ignore[arg-type]
 
     def annotate(self, session_id: str, target: str, label: str, value: int | str, actor: str,
-                 reason: str = "") -> Event:
-        return self._decide(session_id, lambda e: e.annotate(target, label, value, actor, reason))  # type: ignore[arg-type]
+                 reason: str = "", *, study: str | None = None, frame: int | None = None) -> Event:
+        return self._decide(session_id, lambda e: e.annotate(target, label, value, actor, reason,  # type: ignore[arg-type]
+                                                             study=study, frame=frame))
 
     def set_breakpoints(self, session_id: str, breakpoints: list[str], actor: str) -> Event:
         return self._decide(session_id, lambda e: e.set_breakpoints(breakpoints, actor))

@@ -148,6 +148,10 @@ def attempt_rows(events: Sequence[Event]) -> list[dict[str, Any]]:
     session_labels = []
     for note in state.annotations:
         entry = {"label": note.label, "value": note.value, "actor": note.actor, "reason": note.reason, "at": note.at}
+        if note.study is not None:  # given in a reliability study (blind unless the study says otherwise)
+            entry["study"] = note.study
+        if note.frame is not None:  # a note anchored at a frame of the attempt's clip
+            entry["frame"] = note.frame
         if note.target in targets:
             labels.setdefault(note.target, []).append(entry)
         else:

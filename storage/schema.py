@@ -107,6 +107,59 @@ def m002_bench_runs(db: Database) -> None:
     """).strip())
 
 
+@MIGRATIONS()
+def m003_studies(db: Database) -> None:
+    """Reliability studies (collabvr.study): their definition, their frozen items, who holds which item open,
+    and adjudicated labels. The labels themselves stay Annotated events carrying the study's name; the index
+    on that name lets a study read its labels without scanning other events."""
+    statements = [
+        "CREATE TABLE studies (name TEXT PRIMARY KEY, spec TEXT NOT NULL, created_at REAL NOT NULL)",
+        # No foreign key to sessions: deleting a session leaves its items, which the study then reports missing.
+        """
+        CREATE TABLE study_items (
+            study TEXT NOT NULL REFERENCES studies(name) ON DELETE CASCADE,
+            ord INTEGER NOT NULL,
+            session_id TEXT NOT NULL,
+            target TEXT NOT NULL,
+            label TEXT NOT NULL,
+            PRIMARY KEY (study, session_id, target, label)
+        )
+        """,
+        "CREATE INDEX study_items_in_order ON study_items (study, ord)",
+        # One open item per annotator and study; a hold past `until` counts as released.
+        """
+        CREATE TABLE study_holds (
+            study TEXT NOT NULL REFERENCES studies(name) ON DELETE CASCADE,
+            annotator TEXT NOT NULL,
+            session_id TEXT NOT NULL,
+            target TEXT NOT NULL,
+            label TEXT NOT NULL,
+            since REAL NOT NULL,
+            until REAL NOT NULL,
+            PRIMARY KEY (study, annotator)
+        )
+        """,
+        # Every adjudication is kept; the latest per item is the final label. `value` has no declared type, as
+        # in annotations: a rating stays an integer and a verdict text.
+        """
+        CREATE TABLE study_adjudications (
+            study TEXT NOT NULL REFERENCES studies(name) ON DELETE CASCADE,
+            session_id TEXT NOT NULL,
+            target TEXT NOT NULL,
+            label TEXT NOT NULL,
+            value,
+            reason TEXT NOT NULL,
+            adjudicator TEXT NOT NULL,
+            at REAL NOT NULL
+        )
+        """,
+        "CREATE INDEX study_adjudications_by_study ON study_adjudications (study, at)",
+        "CREATE INDEX events_annotated_by_study ON events (json_extract(payload, '$.study')) WHERE type = 'Annotated'",
+    ]
+    for statement in statements:
+        db.execute(textwrap.dedent(statement).strip())
+
+
 def apply_migrations(db: Database, attempts: int = 5) -> None:
     """Bring the schema up to date. Safe when several processes open a new database at once.
 

@@ -169,7 +169,7 @@ def test_the_badge_and_the_decision_line_escape_and_never_say_running(tmp_path):
     assert render.badge(state, command, Activity(session_id)).word == "finished"
     working = render.badge(state, command, Activity(session_id, running=True, mode="run", command="verify step 3",
                                                     done=2, total=5))
-    assert (working.word, working.detail) == ("working", "run: verify step 3, 2 of 5 commands")
+    assert (working.word, working.detail) == ("working", "run: verify step 3, 2 of 5 done")
     assert set(render.BADGE_HINTS) == {"idle", "working", "held", "failed", "interrupted", "finished"}
     line = render.decision_focus(state, command, attempt_target(2, 1))
     parser = Tags()

@@ -28,6 +28,19 @@ elem_id (interactive components and the main displays)
                    btn-resume, btn-export, confirm-delete, btn-delete, sessions-message, export-files
     bench tab      tab-bench, bench-run, btn-bench-refresh, bench-message, bench-table (rows
                    tr[data-method][data-group]), bench-figure, bench-samples (a click on a row opens its session)
+    review         review-panel, review-attempt, review-compare (.review-card[data-step][data-attempt]),
+                   review-frame, btn-frame-prev, btn-frame-next, btn-jump-failing, btn-jump-boundary,
+                   review-info (.review-frame-info[data-frame]), review-image, review-note, btn-review-note,
+                   review-message
+    study tab      tab-study, study-panel, study-pick, btn-study-refresh, study-progress, study-new, study-name,
+                   study-sessions, study-labels, study-per-item, study-annotators, study-blind, btn-study-create,
+                   study-create-message, study-label-panel, study-item (.study-item[data-item][data-kind]),
+                   study-buttons-d2 (btn-q-accept, btn-q-reject), study-buttons-d3 (btn-q-1..3),
+                   study-depth (btn-q-depth-1..6, q-d1, btn-q-d1), btn-q-back, btn-q-next, q-note, btn-q-note,
+                   study-message, study-shortcuts, study-adjudicate, btn-disagreements, study-disagreements,
+                   adj-item, adj-value, adj-reason, btn-adjudicate, adj-message, study-figures-panel,
+                   btn-study-figures, btn-study-export, study-figures-message, study-tables,
+                   chart-study-kappa, chart-study-confusion, study-export-file
 
 The *-message components are read-only text boxes (ui/widgets.py): their value is the plain message.
 
@@ -51,12 +64,18 @@ api_name (gradio_client: Client(url).predict(..., api_name="/<name>"))
     delete_session (session_id, confirmed, open_session_id, search, status) -> (message, table, ...)
     export_session (session_id) -> (files, message)
     bench_view (run_id) -> (runs, table, figure, samples, message)
+    note_at_frame (session_id, ..., attempt, frame, text, annotator) -> (message, ...)
+    study_next (study, annotator, item) -> (next item id, its HTML, message); study_label (study, annotator,
+                item, value) -> the same for the item after; study_figures (study) -> (tables, charts, message);
+                study_export (study) -> (file, message)
 
 CSS hooks of the timeline: .step-card[data-step], .attempt-row[data-step][data-attempt],
 .verdict-badge.accept|.reject, .prompt-diff (with <del>/<ins>), .frames img.failing, .route, .ssim,
 .human-decision (.override.current|.earlier, .edit), .simulated-label, video.clip[poster], .backend-failed,
 .result-discarded, .partial-progress, .session-finished, .selection (Pass@k), .critique[data-round] (VideoTPO),
-.judged (a benchmark's rubric judge).
+.judged (a benchmark's rubric judge); clip players: .clip-player[data-fps][data-frames] with
+.clip-timeline .mark.boundary|.failing|.moment-note[data-frame], .clip-step, .clip-speed, .clip-jump,
+.frame-readout; notes at a frame: .annotation.moment[data-frame]; the status line's .gpu-queue.
 """
 
 from __future__ import annotations

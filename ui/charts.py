@@ -10,6 +10,7 @@ from __future__ import annotations
 import plotly.graph_objects as go
 
 from collabvr.agreement import AgreementReport, D2Report, cumulative_vgm_seconds, verdicts_per_step
+from collabvr.study_stats import StudyFigures
 from collabvr.state import SessionState
 
 
@@ -98,3 +99,39 @@ def confusion_chart(report: AgreementReport | D2Report) -> go.Figure:
 
 def _fmt(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.3f}"
+
+
+def study_kappa_chart(figures: StudyFigures) -> go.Figure:
+    """Every kappa of a study (annotator pairs, each rater against the VLM and, for simulated clips, against the
+    ground truth) and alpha of all annotators, as points with their 95% bootstrap intervals; a figure with no
+    interval has no bar, one with no value is left out."""
+    title = "Agreement with 95% intervals"
+    rows = []
+    for p in figures.between + figures.vs_vlm + figures.vs_truth:
+        if p.kappa is not None:
+            rows.append((f"{p.kind} {p.first} vs {p.second}", p.kappa, p.ci, "κ"))
+    for g in figures.groups:
+        if g.alpha is not None:
+            rows.append((f"{g.kind} all annotators (α)", g.alpha, g.ci, "α"))
+    if not rows:
+        return _empty(title, NO_LABELS, "value", "")
+    names = [r[0] for r in rows]
+    values = [r[1] for r in rows]
+    plus = [(r[2].high - r[1]) if r[2] else 0 for r in rows]
+    minus = [(r[1] - r[2].low) if r[2] else 0 for r in rows]
+    fig = go.Figure(go.Scatter(
+        x=values, y=names, mode="markers", marker={"size": 10, "color": OVERRIDE_COLOUR},
+        error_x={"type": "data", "symmetric": False, "array": plus, "arrayminus": minus},
+        hovertemplate="%{y}: %{x:.3f}<extra></extra>"))
+    fig.update_layout(title=title, xaxis={"title": "kappa / alpha", "range": [-1, 1]},
+                      yaxis={"autorange": "reversed", "automargin": True},
+                      height=max(300, 60 + 28 * len(rows)), margin={"l": 10})
+    return fig
+
+
+def study_confusion_chart(figures: StudyFigures) -> go.Figure:
+    """Table 7 as a heatmap: the D2 consensus against the VLM of the study's first VLM column."""
+    columns = [c for c in figures.columns if c.d2.n]
+    if not columns:
+        return _empty("People's consensus vs the VLM (D2)", NO_LABELS, "VLM verdict", "human verdict")
+    return confusion_chart(columns[0].d2)

@@ -27,7 +27,7 @@ from collabvr.events import (
 )
 from collabvr.loop import Command, Kind, baseline_name, unheld
 from collabvr.state import AttemptState, RouteState, SessionState, StepState
-from collabvr.studio import Activity
+from collabvr.studio import Activity, GPUQueue
 
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -151,12 +151,47 @@ def prompt_block(label: str, before: str | None, after: str) -> str:
     return str(_parts().prompt_block(prompt_view(label, before, after)))
 
 
+def render_template(name: str, **values: object) -> str:
+    """Any template of ui/templates/ with these values, autoescaped (for the panels that render their own)."""
+    return _env.get_template(name).render(**values)
+
+
 def _parts():
     """The macros of parts.html, callable from Python."""
     return _env.get_template("parts.html").module  # type: ignore[attr-defined]
 
 
 # ----- the timeline ---------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ClipShown:
+    """A clip as its player shows it (parts.html clip_player): where it plays from, its frames, and the marks
+    on its timeline: where new frames start after a kept prefix, the first failing frame (None when the
+    verifier found none, or in a blind view), and the notes anchored at a frame."""
+
+    url: str
+    poster: str
+    fps: float
+    n_frames: int
+    prefix_frames: int = 0
+    failing: int | None = None
+    notes: tuple[Annotated, ...] = ()
+
+    def left(self, frame: int) -> float:
+        """Where frame `frame` sits on the clip's timeline, in percent of its width."""
+        return round(100 * min(max(frame, 0), self.n_frames - 1) / max(self.n_frames - 1, 1), 2)
+
+
+def clip_shown(attempt: AttemptState, media: MediaLinks, notes: Iterable[Annotated] = (), *,
+               blind: bool = False) -> ClipShown:
+    """The player of an attempt's candidate clip; `blind` leaves out the first failing frame (it tells the
+    verdict)."""
+    gen = attempt.generated
+    failing = None if blind or attempt.verified is None else attempt.verified.first_failing_frame
+    return ClipShown(media.clip_url(gen.candidate), media.poster_url(gen.candidate), gen.fps,
+                     attempt.candidate_frames, gen.prefix_frames, failing,
+                     tuple(n for n in notes if n.frame is not None))
+
 
 @dataclass
 class _Frame:
@@ -170,8 +205,7 @@ class _AttemptRow:
     step: int
     attempt: AttemptState
     start: str
-    clip_url: str
-    poster_url: str
+    player: ClipShown
     prompt: PromptBlock
     frames: list[_Frame]
     notes: list[Annotated]
@@ -288,10 +322,10 @@ def _attempt_row(state: SessionState, step: StepState, attempt: AttemptState, me
         start = f"from frame {gen.start.frame_index} of attempt {gen.start.from_attempt}"
     before = previous_prompt if previous_prompt is not None else step.planned.plan.instruction
     target = attempt_target(step.number, attempt.number)
-    return _AttemptRow(step=step.number, attempt=attempt, start=start, clip_url=media.clip_url(gen.candidate),
-                       poster_url=media.poster_url(gen.candidate),
+    notes = [a for a in state.annotations if a.target == target]
+    return _AttemptRow(step=step.number, attempt=attempt, start=start, player=clip_shown(attempt, media, notes),
                        prompt=prompt_view("Prompt", before, attempt.prompt), frames=_frames(attempt, media),
-                       notes=[a for a in state.annotations if a.target == target], overrides=overrides)
+                       notes=notes, overrides=overrides)
 
 
 def _frames(attempt: AttemptState, media: MediaLinks) -> list[_Frame]:
@@ -335,7 +369,8 @@ def badge(state: SessionState, command: Command, activity: Activity, *, interrup
     """The badge of a session, from its state, the loop's next command and this process's worker."""
     if activity.running:
         what = activity.command or "starting"
-        far = f", {activity.done} of {activity.total} commands" if activity.total else ""
+        # done/total is the command's own progress: denoising steps, or a simulated model's latency ticks
+        far = f", {activity.done} of {activity.total} done" if activity.total else ""
         return Badge("working", f"{activity.mode}: {what}{far}")
     if state.finished is not None:
         return Badge("finished", finish_summary(state))
@@ -356,12 +391,34 @@ def badge(state: SessionState, command: Command, activity: Activity, *, interrup
     return Badge("idle", activity.outcome or "ready")
 
 
-def render_status(state: SessionState, command: Command, activity: Activity, *, shown: str | None = None) -> str:
+def render_status(state: SessionState, command: Command, activity: Activity, *, shown: str | None = None,
+                  gpu: GPUQueue | None = None) -> str:
     """One line: the badge (idle, working, held, failed, interrupted, finished; ui.handlers.view.shown_status
-    says "interrupted" through `shown`), what comes next (or why it waits), and the command in flight."""
+    says "interrupted" through `shown`), what comes next (or why it waits), the command in flight with its
+    own progress (denoising steps, or a simulated model's latency ticks), and, while it runs, the session's
+    place at the GPU gate (`gpu`, Studio.gpu_queue)."""
     shown_badge = badge(state, command, activity, interrupted=shown == "interrupted")
     return _env.get_template("status_line.html").render(state=state, badge=shown_badge, command=command,
-                                                        activity=activity, simulated=is_simulated(state))
+                                                        activity=activity, simulated=is_simulated(state),
+                                                        gpu=gpu_line(gpu) if activity.running else "")
+
+
+def gpu_line(gpu: GPUQueue | None) -> str:
+    """The session's place at the GPU gate in words: "on the GPU", "waiting for the GPU: 2nd in line", ...,
+    with the gate's own counts; "" when the gate is idle and the session not at it."""
+    if gpu is None or (gpu.place == "idle" and not gpu.busy and not gpu.waiting):
+        return ""
+    counts = f"{gpu.busy} of {gpu.slots} GPU slot{'s' if gpu.slots != 1 else ''} busy, {gpu.waiting} waiting"
+    if gpu.place == "holding":
+        return f"on the GPU ({counts})"
+    if gpu.place == "waiting":
+        return f"waiting for the GPU: {_ordinal(gpu.position)} in line ({counts})"
+    return f"GPU: {counts}"
+
+
+def _ordinal(n: int) -> str:
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
 
 
 def empty_status() -> str:

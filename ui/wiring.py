@@ -21,13 +21,15 @@ from ui.control import create_control, create_final_video, create_timeline
 from ui.decisions import create_decisions
 from ui.handlers import Services, SessionView
 from ui.new_session import create_new_session
+from ui.review import create_review
 from ui.sessions import create_sessions
+from ui.study import create_study_tab
 
 
 TIMER_SECONDS = 0.7
 STEP_SETTLE_S = 0.3  # a Step's answer waits this long at most for its command (most simulated ones take less)
 LIST_SECONDS = 3.0  # how often the sessions list is brought up to date while its tab is open
-SESSION_TAB, SESSIONS_TAB, BENCH_TAB = "tab-session", "tab-sessions", "tab-bench"
+SESSION_TAB, SESSIONS_TAB, BENCH_TAB, STUDY_TAB = "tab-session", "tab-sessions", "tab-bench", "tab-study"
 STORAGE_KEY = "collabvr-studio"
 KEY_NAME = "browser-state.key"
 PRIVATE: dict[str, Any] = {"api_visibility": "private"}
@@ -93,10 +95,14 @@ def _build(svc: Services, demo: gr.Blocks) -> None:
                 with gr.Column(scale=1, min_width=300, elem_id="sidebar"):
                     dec = create_decisions()
                     ann = create_annotation()
+            with gr.Accordion("Review a clip, frame by frame", open=False, elem_id="review-panel"):
+                rv = create_review()
             with gr.Accordion("Agreement: people vs the VLM", open=False, elem_id="agreement-panel"):
                 agr = create_agreement()
         with gr.Tab("Sessions", id=SESSIONS_TAB) as sessions_tab:
             ses = create_sessions()
+        with gr.Tab("Study", id=STUDY_TAB, elem_id="tab-study") as study_tab:
+            st = create_study_tab()
         with gr.Tab("Bench", id=BENCH_TAB, elem_id="tab-bench") as bench_tab:
             bench = create_bench()
     timer = gr.Timer(TIMER_SECONDS)
@@ -319,6 +325,44 @@ def _build(svc: Services, demo: gr.Blocks) -> None:
         ann[key].click(lambda s, t, delta=delta: handlers.neighbour(handlers.attempt_targets(svc, s), t, delta),
                        [sid, ann["target"]], ann["target"], **PRIVATE, **QUIET)
 
+    # ----- frame-accurate review ---------------------------------------------------------------------------------
+    # The attempt picker follows the timeline (a new attempt appears in it); a note at a frame re-renders the
+    # session, whose timeline then shows the note's mark on that clip.
+    def review_choices(session_id, picked):
+        targets = handlers.review.review_targets(svc, session_id)
+        return gr.update(choices=targets, value=picked if picked in targets else (targets[-1] if targets else None))
+
+    timeline.change(review_choices, [sid, rv["attempt"]], rv["attempt"], **PRIVATE, **QUIET)
+
+    def review_attempt(session_id, target):
+        html, last, message = handlers.review.compare(svc, session_id, target)
+        return html, gr.update(maximum=max(last, 1), value=0), message
+
+    def review_frame(session_id, target, index):
+        return handlers.review.frame(svc, session_id, target, index)
+
+    rv["attempt"].change(review_attempt, [sid, rv["attempt"]], [rv["compare"], rv["frame"], rv["message"]],
+                         **PRIVATE, **QUIET)
+    rv["frame"].change(review_frame, [sid, rv["attempt"], rv["frame"]], [rv["image"], rv["info"]],
+                       trigger_mode="always_last", **PRIVATE, **QUIET)
+    for key, delta in (("prev", -1), ("next", +1)):
+        rv[key].click(lambda index, delta=delta: max(int(index or 0) + delta, 0), rv["frame"], rv["frame"],
+                      **PRIVATE, **QUIET)
+
+    def review_jump(session_id, target, where):
+        index, message = handlers.review.jump(svc, session_id, target, where)
+        return (gr.skip() if index is None else index), message
+
+    for key in ("failing", "boundary"):
+        rv[key].click(lambda s, t, where=key: review_jump(s, t, where), [sid, rv["attempt"]],
+                      [rv["frame"], rv["message"]], **PRIVATE, **QUIET)
+    rv["note_save"].click(
+        decided(lambda s, target, index, text, who: handlers.review.note_at(svc, s, target, index, text, who),
+                clear=1),
+        view_inputs + [rv["attempt"], rv["frame"], rv["note"], annotator], [rv["message"], rv["note"]] + view_outputs,
+        api_name="note_at_frame", **QUIET).then(
+        lambda s, t: handlers.review.compare(svc, s, t)[0], [sid, rv["attempt"]], rv["compare"], **PRIVATE, **QUIET)
+
     # ----- agreement -----------------------------------------------------------------------------------------
     def agreement(session_id, scope):
         result = handlers.agreement(svc, session_id, scope)
@@ -457,6 +501,120 @@ def _build(svc: Services, demo: gr.Blocks) -> None:
 
     demo.load(restore, [saved], [sid, annotator, ses["table"], ses["pick"], new_panel, listed] + view_outputs,
               **PRIVATE, **QUIET)
+    _wire_study(svc, demo, st, study_tab, annotator)
+
+
+def _wire_study(svc: Services, demo: gr.Blocks, st: dict, study_tab: gr.Tab, annotator: gr.Textbox) -> None:
+    """The Study tab's events. The item on screen is kept per browser tab (`current`); the queue's own state
+    (who holds what, who labelled what) is in the store, so a reload resumes the held item on "next"."""
+    current = gr.State("")
+    item_outputs = [st["item"], current, st["message"], st["progress"], st["row_d1"], st["row_d2"], st["row_d3"]]
+
+    def shown(name, view) -> list:
+        rows = [gr.update(visible=view.kind == kind) for kind in ("D1", "D2", "D3")]
+        return [view.html, view.item_id, view.message, handlers.study.progress_html(svc, name)] + rows
+
+    def names(picked=None):
+        found = handlers.study.study_names(svc)
+        return gr.update(choices=found, value=picked if picked in found else (found[0] if found else None))
+
+    def refresh(picked):
+        return names(picked), handlers.study.progress_html(svc, picked)
+
+    demo.load(refresh, st["pick"], [st["pick"], st["progress"]], **PRIVATE, **QUIET)
+    study_tab.select(refresh, st["pick"], [st["pick"], st["progress"]], **PRIVATE, **QUIET)
+    st["refresh"].click(refresh, st["pick"], [st["pick"], st["progress"]], **PRIVATE, **QUIET)
+
+    def picked(name):
+        return shown(name, handlers.study.blank("Press Next (n) to get your first item."))
+
+    st["pick"].change(picked, st["pick"], item_outputs, **PRIVATE, **QUIET)
+
+    def as_user(fn: Callable[..., Any]) -> Callable[..., Any]:
+        """A study handler whose second input is the annotator box: with a login the logged-in user labels,
+        creates and adjudicates, whatever the box says."""
+        def run(request: gr.Request, name, who, *rest):
+            return fn(name, actor_for(request, who), *rest)
+        return run
+
+    def create(name, who, sessions, labels, per_item, annotators, blind):
+        message, found = handlers.study.create_study(svc, name, sessions, labels, per_item, annotators, blind, who)
+        made = (name or "").strip()
+        pick = gr.skip() if handlers.is_problem(message) else gr.update(choices=found, value=made)
+        return message, pick
+
+    st["create"].click(as_user(create), [st["name"], annotator, st["sessions"], st["labels"], st["per_item"],
+                                         st["annotators"], st["blind"]], [st["create_message"], st["pick"]],
+                       **PRIVATE, **QUIET)
+
+    st["next"].click(as_user(lambda name, who, item: shown(name, handlers.study.open_next(svc, name, who, item,
+                                                                                          skip=True))),
+                     [st["pick"], annotator, current], item_outputs, **PRIVATE, **QUIET)
+    st["back"].click(as_user(lambda name, who, item: shown(name, handlers.study.back(svc, name, who, item))),
+                     [st["pick"], annotator, current], item_outputs, **PRIVATE, **QUIET)
+    values = [("accept", "accept"), ("reject", "reject"), ("r1", 1), ("r2", 2), ("r3", 3)]
+    values += [(button, n) for n, button in enumerate(st["depth_buttons"], start=1)]
+    for key, value in values:
+        button = st[key] if isinstance(key, str) else key
+        button.click(as_user(lambda name, who, item, value=value:
+                             shown(name, handlers.study.label(svc, name, who, item, value))),
+                     [st["pick"], annotator, current], item_outputs, **PRIVATE, **QUIET)
+    st["depth_save"].click(as_user(lambda name, who, item, depth:
+                                   shown(name, handlers.study.label(svc, name, who, item, depth))),
+                           [st["pick"], annotator, current, st["depth"]], item_outputs, **PRIVATE, **QUIET)
+
+    def note(name, who, item, text):
+        message = handlers.study.note(svc, name, who, item, text)
+        return message, (gr.skip() if handlers.is_problem(message) else "")
+
+    st["note_save"].click(as_user(note), [st["pick"], annotator, current, st["note"]], [st["message"], st["note"]],
+                          **PRIVATE, **QUIET)
+
+    @gr.api(api_name="study_next")
+    def study_next_api(request: gr.Request, study: str, annotator_name: str, item: str) -> tuple[str, str, str]:
+        """Move on from `item` (or start) in a study's queue: (the next item's id, its HTML, message). In a blind
+        study neither holds the VLM's verdict nor another annotator's label. With a login the logged-in user is
+        the annotator, whatever `annotator_name` says."""
+        view = handlers.study.open_next(svc, study, actor_for(request, annotator_name), item, skip=bool(item))
+        return view.item_id, view.html, view.message
+
+    @gr.api(api_name="study_label")
+    def study_label_api(request: gr.Request, study: str, annotator_name: str, item: str,
+                        value: str) -> tuple[str, str, str]:
+        """Label the item (accept/reject, or a number), then get the next one: (its id, its HTML, message).
+        With a login the logged-in user is the annotator."""
+        view = handlers.study.label(svc, study, actor_for(request, annotator_name), item, value)
+        return view.item_id, view.html, view.message
+
+    def disagreements(name):
+        rows, ids, message = handlers.study.disagreement_table(svc, name)
+        return rows, gr.update(choices=ids, value=ids[0] if ids else None), message
+
+    st["list_disagreements"].click(disagreements, st["pick"], [st["disagreements"], st["adj_item"], st["adj_message"]],
+                                   **PRIVATE, **QUIET)
+
+    def adjudicate(name, who, item, value, reason):
+        message = handlers.study.adjudicate(svc, name, item, value, reason, who)
+        rows, _, _ = handlers.study.disagreement_table(svc, name)
+        cleared = gr.skip() if handlers.is_problem(message) else ""
+        return message, rows, cleared, cleared
+
+    st["adjudicate"].click(as_user(adjudicate), [st["pick"], annotator, st["adj_item"], st["adj_value"], st["adj_reason"]],
+                           [st["adj_message"], st["disagreements"], st["adj_value"], st["adj_reason"]],
+                           **PRIVATE, **QUIET)
+
+    def figures(name):
+        view = handlers.study.figures(svc, name)
+        return view.html, view.charts[0], view.charts[1], view.message
+
+    st["compute"].click(figures, st["pick"], [st["tables"], st["chart_kappa"], st["chart_confusion"],
+                                             st["figures_message"]], api_name="study_figures")
+
+    def export(name):
+        path, message = handlers.study.export_study(svc, name)
+        return path, message
+
+    st["export"].click(export, st["pick"], [st["export_file"], st["figures_message"]], api_name="study_export")
 
 
 def _no_session() -> list:

@@ -26,6 +26,8 @@ class GPUGate:
         self.slots = slots
         self._busy = 0
         self._waiting = 0
+        self._queue: list[str] = []  # who waits, in arrival order (for "your place in the queue")
+        self._holders: list[str] = []
         self._cond = threading.Condition()
 
     @property
@@ -38,13 +40,24 @@ class GPUGate:
         with self._cond:
             return self._waiting
 
+    def place(self, who: str) -> tuple[str, int]:
+        """Where `who` stands: ("holding", 0), ("waiting", its 1-based place among the waiters, by arrival) or
+        ("idle", 0). Several calls of one `who` count once, at its earliest place."""
+        with self._cond:
+            if who in self._holders:
+                return "holding", 0
+            if who in self._queue:
+                return "waiting", self._queue.index(who) + 1
+            return "idle", 0
+
     @contextmanager
-    def hold(self, cancel: threading.Event | None = None) -> Iterator[float]:
+    def hold(self, cancel: threading.Event | None = None, who: str = "") -> Iterator[float]:
         """Hold a slot for the body of the `with`; yields the seconds spent waiting for it. Raises
-        BackendCancelled if `cancel` is set while waiting."""
+        BackendCancelled if `cancel` is set while waiting. `who` (a session id) is what `place` reports on."""
         started = time.perf_counter()
         with self._cond:
             self._waiting += 1
+            self._queue.append(who)
             try:
                 while self._busy >= self.slots:
                     if cancel is not None and cancel.is_set():
@@ -52,10 +65,13 @@ class GPUGate:
                     self._cond.wait(_POLL_S)
             finally:
                 self._waiting -= 1
+                self._queue.remove(who)
             self._busy += 1
+            self._holders.append(who)
         try:
             yield time.perf_counter() - started
         finally:
             with self._cond:
                 self._busy -= 1
+                self._holders.remove(who)
                 self._cond.notify()

@@ -122,6 +122,14 @@ def verifier_accuracy(events: Iterable[Event]) -> VerifierAccuracy:
     return accuracy
 
 
+def candidate_truths(events: Iterable[Event]) -> dict[tuple[int, int], str]:
+    """(step, attempt) -> the verdict a verifier that sees the candidate clip right would give ("accept" or
+    "reject"), for every simulated clip of a session (the truth `verifier_accuracy` measures against)."""
+    generated = {(e.step, e.attempt): e for e in events if isinstance(e, ClipGenerated)}
+    truths = {key: _candidate_truth(generated, *key) for key in generated}
+    return {key: truth for key, truth in truths.items() if truth is not None}
+
+
 def _candidate_truth(generated: dict[tuple[int, int], ClipGenerated], step: int, attempt: int) -> str | None:
     clip = generated.get((step, attempt))
     if clip is None:

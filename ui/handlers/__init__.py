@@ -10,6 +10,8 @@ one module per panel:
     agreement.py    people vs the VLM: table and charts
     bench.py        benchmark runs: summary table, figure, samples
     sessions.py     list, delete, export, final video
+    study.py        the Study tab: make a study, the blind labelling queue, adjudication, figures, export
+    review.py       frame-accurate review of a clip, notes anchored at a frame
 
 Each handler asks the Studio, the store, collabvr.report or collabvr.agreement and returns plain values:
 messages, HTML, lists, file paths. People's mistakes and refused decisions come back as a message that
@@ -33,6 +35,7 @@ from ui.handlers.new_session import (
 from ui.handlers.sessions import (
     SESSION_COLUMNS, STATUS_FILTERS, delete_session, export_session, final_video, list_sessions,
 )
+from ui.handlers import review, study  # used as handlers.study.<name>, handlers.review.<name>
 from ui.handlers.view import (
     SHOWN_STATUSES, SessionView, activity_key, open_session, refresh, session_view, shown_status, was_running,
 )
@@ -46,4 +49,5 @@ __all__ = [
     "new_session", "ok", "open_session", "override", "pause", "preview_task", "problem", "refresh",
     "regen_preview", "regen_source", "route_fallback", "route_regen", "route_split", "run", "session_view",
     "set_breakpoints", "shown_status", "step", "stop", "upload_preview", "wait_idle", "was_running",
+    "review", "study",
 ]

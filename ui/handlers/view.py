@@ -45,7 +45,8 @@ class SessionView:
 
 def activity_key(svc: Services, sid: str) -> str:
     a = svc.studio.activity(sid)
-    return f"{a.running}|{a.command}|{a.done}|{a.total}|{a.error}|{a.finished_at}"
+    gpu = svc.studio.gpu_queue(sid) if a.running else None  # the status line follows the GPU queue while it runs
+    return f"{a.running}|{a.command}|{a.done}|{a.total}|{a.error}|{a.finished_at}|{gpu}"
 
 
 def was_running(key: str | None) -> bool:
@@ -110,7 +111,8 @@ def session_view(svc: Services, sid: str) -> SessionView:
         session_id=sid, seq=state.seq,
         timeline=render.render_timeline(state, svc.links, failures, discarded, fork_step(events)),
         status=render.render_status(state, command, activity,
-                                    shown=INTERRUPTED if interrupted(svc, sid, state) else None),
+                                    shown=INTERRUPTED if interrupted(svc, sid, state) else None,
+                                    gpu=svc.studio.gpu_queue(sid)),
         current_step=current.number if current else None,
         instruction=current.instruction if current else "",
         decision_attempts=decision, focus_attempt=render.focus_attempt(state, command),
