@@ -16,6 +16,7 @@ from typing import Callable, Iterable
 
 from sqlite_utils import Database
 
+from collabvr.decisions import DecisionError, check_actor, check_text
 from collabvr.events import Annotated, Event, event_from_json
 from collabvr.state import fold
 from collabvr.store import SessionNotFound, StoreError
@@ -172,15 +173,18 @@ class StudyStore:
     def adjudicate(self, name: str, key: ItemKey, value: object, reason: str, adjudicator: str,
                    now: float | None = None) -> Adjudication:
         """Record the final label of an item of the study, with the adjudicator's reason (both required)."""
-        who, why = (adjudicator or "").strip(), (reason or "").strip()
-        if not who:
+        if not (adjudicator or "").strip():
             raise StudyError("an adjudication needs the adjudicator's name")
+        try:  # the limits of every person's text, refused over them and never cut
+            who, why = check_actor(adjudicator), check_text(reason, "reason")
+        except DecisionError as e:
+            raise StudyError(str(e)) from None
         if not why:
             raise StudyError("an adjudication needs a reason")
         item = next((i for i in self.items(name) if i.key == key), None)
         if item is None:
             raise StudyError(f"{'|'.join(key)} is not an item of study {name}")
-        row = Adjudication(key, check_adjudication(item, value), why[:2000], who[:80],
+        row = Adjudication(key, check_adjudication(item, value), why, who,
                            time.time() if now is None else now)
 
         def work(db: Database) -> None:

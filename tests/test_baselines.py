@@ -10,7 +10,7 @@ from collabvr.backends import BackendInfo, Critique, Selection
 from collabvr.engine import DecisionError
 from collabvr.eval.methods import DEFAULT_METHODS, parse_method, parse_methods
 from collabvr.events import ClipsCritiqued, ClipsSelected, StepAccepted, StepPlanned
-from tests.scripted import ScriptedVGM, ScriptedVLM, accept, frame_code, plan, reject, start_engine
+from scripted import ScriptedVGM, ScriptedVLM, accept, frame_code, plan, reject, start_engine
 
 TASK = "Stack the blocks."
 
@@ -149,7 +149,7 @@ def test_no_router_propagates_the_best_attempt_after_m_rejections(tmp_path):
 
 
 def test_the_full_method_routes_after_m_rejections(tmp_path):
-    from tests.scripted import route
+    from scripted import route
 
     vlm = ScriptedVLM(plans=[plan("a")], verdicts=[reject(0.0), reject(0.0), reject(0.0), accept()],
                       routes=[route("fallback")])

@@ -19,7 +19,7 @@ from collabvr.events import attempt_target
 from collabvr.sim.calibration import verifier_accuracy
 from collabvr.store import MemoryEventStore
 from storage import SQLiteEventStore
-from tests.scripted import ScriptedVLM, accept, plan, reject, start_engine
+from scripted import ScriptedVLM, accept, plan, reject, start_engine
 
 
 def _row(method: str, seed: int, score: float | None, success: bool | None = None, seconds: float = 6.0,

@@ -229,3 +229,27 @@ def test_the_spec_recorded_in_a_session_holds_no_key(fake, vlm, tmp_path):
     engine.step()
     dumped = json.dumps([json.loads(event_to_json(e)) for e in store.read(engine.session_id)])
     assert KEY not in dumped and "gemini-2.5-pro" in dumped
+
+
+def test_the_key_is_in_no_event_database_export_or_log(fake, vlm, tmp_path, caplog):
+    """Keys are never in events, the database, exports or logs: a session with a failed and a good call,
+    stored in SQLite and exported, is searched byte for byte for the key."""
+    from storage import SQLiteEventStore
+    from storage.export import export_sessions
+
+    caplog.set_level(logging.DEBUG)
+    fake.generate += [error(500, "INTERNAL"), answer(PLAN), answer(ACCEPT)]
+    db = tmp_path / "collabvr.sqlite"
+    store = SQLiteEventStore(db)
+    artifacts = ArtifactFolder(tmp_path / "a")
+    engine = Engine.start(store, artifacts, vlm, ScriptedVGM(),
+                          task=TaskSpec(prompt="Move the red cup to the right.", source="upload"),
+                          input_image=FRAME, config=LoopConfig(n_max=1, m=1), seed=1,
+                          vlm_label=registry.label(vlm, spec(fake)))
+    engine.run()
+    assert fake.generate_calls()[0].headers["x-goog-api-key"] == KEY  # the key was used
+    export_sessions(store, artifacts, [engine.session_id], tmp_path / "out.zip")
+    store.close()
+    found = [p.name for p in tmp_path.rglob("*") if p.is_file() and KEY.encode() in p.read_bytes()]
+    assert found == []
+    assert KEY not in caplog.text

@@ -6,7 +6,7 @@ from __future__ import annotations
 import gradio as gr
 
 from ui import handlers
-from ui.widgets import ANNOTATION_LEGEND, HINTS, message_box
+from ui.widgets import ANNOTATION_LEGEND, HINTS, TEXT_LIMIT, message_box
 
 
 SHORTCUTS = """
@@ -42,7 +42,7 @@ def create_annotation() -> dict[str, gr.Component]:
                                 elem_id="d1", min_width=80)
             c["d1_save"] = gr.Button("Save D1", elem_id="btn-d1", min_width=60, scale=0)
         c["note"] = gr.Textbox(label="Note (on the attempt, or the session if none is picked)", lines=2,
-                               elem_id="note")
+                               info=TEXT_LIMIT, elem_id="note")
         c["note_save"] = gr.Button("Save note", elem_id="btn-note")
         c["message"] = message_box("annotation-message")
         with gr.Accordion("Keyboard shortcuts", open=False, elem_id="shortcuts"):

@@ -7,7 +7,7 @@ from __future__ import annotations
 import gradio as gr
 
 from ui import render
-from ui.widgets import message_box
+from ui.widgets import PROMPT_LIMIT, TEXT_LIMIT, message_box
 
 
 def create_decisions() -> dict[str, gr.Component]:
@@ -17,14 +17,14 @@ def create_decisions() -> dict[str, gr.Component]:
                                    info="follows the attempt the loop is on; pick another to decide on it",
                                    allow_custom_value=True, elem_id="decision-attempt")
         c["focus"] = gr.HTML(render.decision_focus_empty(), elem_id="decision-focus")
-        c["reason"] = gr.Textbox(label="Reason", lines=1, elem_id="override-reason")
-        c["suggestion"] = gr.Textbox(label="Suggestion for the next prompt (optional)", lines=1,
+        c["reason"] = gr.Textbox(label="Reason", lines=1, info=TEXT_LIMIT, elem_id="override-reason")
+        c["suggestion"] = gr.Textbox(label="Suggestion for the next prompt (optional)", lines=1, info=TEXT_LIMIT,
                                      elem_id="override-suggestion")
         with gr.Row():
             c["accept"] = gr.Button("accept", elem_id="btn-override-accept", min_width=60)
             c["reject"] = gr.Button("reject", variant="stop", elem_id="btn-override-reject", min_width=60)
         c["next_action"] = gr.Textbox(label="Next action (the instruction the next clip uses)", lines=3,
-                                      max_length=4000, elem_id="next-action")
+                                      info=PROMPT_LIMIT, elem_id="next-action")
         c["save_action"] = gr.Button("Save action", elem_id="btn-save-action")
         with gr.Accordion("Route: regen from a frame, split, fallback", open=False, elem_id="route-panel"):
             c["frame"] = gr.Slider(0, 999, value=0, step=1, label="Regenerate from frame",

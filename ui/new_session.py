@@ -8,7 +8,7 @@ import gradio as gr
 
 from collabvr.config import BREAKPOINTS, LoopConfig
 from ui import handlers
-from ui.widgets import HINTS, message_box
+from ui.widgets import HINTS, PROMPT_LIMIT, message_box
 
 
 def create_new_session(default_latency: float = 0.0) -> dict[str, gr.Component]:
@@ -32,7 +32,7 @@ def create_new_session(default_latency: float = 0.0) -> dict[str, gr.Component]:
                 c["upload_image"] = gr.File(label="Image (PNG or JPEG, at most 4096 px a side)",
                                             file_types=["image"], type="filepath", elem_id="upload-image",
                                             height=120)
-                c["upload_prompt"] = gr.Textbox(label="Task prompt", lines=2, max_length=4000,
+                c["upload_prompt"] = gr.Textbox(label="Task prompt", lines=2, info=PROMPT_LIMIT,
                                                 placeholder="What should happen in the video?",
                                                 elem_id="upload-prompt")
             c["sim_group"], c["upload_group"] = sim_group, upload_group

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import gradio as gr
 
-from ui.widgets import message_box
+from ui.widgets import TEXT_LIMIT, message_box
 
 
 def create_review() -> dict[str, gr.Component]:
@@ -22,7 +22,7 @@ def create_review() -> dict[str, gr.Component]:
                 c["failing"] = gr.Button("first failing frame", elem_id="btn-jump-failing", min_width=100)
                 c["boundary"] = gr.Button("new frames start", elem_id="btn-jump-boundary", min_width=100)
             c["info"] = gr.HTML(elem_id="review-info")
-            c["note"] = gr.Textbox(label="Note at this frame", lines=2, elem_id="review-note")
+            c["note"] = gr.Textbox(label="Note at this frame", lines=2, info=TEXT_LIMIT, elem_id="review-note")
             c["note_save"] = gr.Button("Save the note at this frame", elem_id="btn-review-note")
             c["message"] = message_box("review-message")
         with gr.Column(scale=1, min_width=200):

@@ -14,7 +14,7 @@ def create_sessions() -> dict[str, gr.Component]:
     c: dict[str, gr.Component] = {}
     with gr.Row(equal_height=True):
         c["search"] = gr.Textbox(label=f"Search title or prompt (at most {MAX_SEARCH_CHARS} characters)",
-                                 max_length=MAX_SEARCH_CHARS, elem_id="session-search", scale=3)
+                                 elem_id="session-search", scale=3)
         c["status"] = gr.Dropdown(list(handlers.STATUS_FILTERS), value="all", label="Status",
                                   elem_id="session-status", scale=1)
         c["list"] = gr.Button("Refresh now", elem_id="btn-list-sessions", scale=0, min_width=140)

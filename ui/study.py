@@ -6,7 +6,7 @@ from __future__ import annotations
 import gradio as gr
 
 from ui import handlers
-from ui.widgets import message_box
+from ui.widgets import TEXT_LIMIT, message_box
 
 
 STUDY_SHORTCUTS = """
@@ -35,7 +35,8 @@ def create_study_tab() -> dict[str, gr.Component]:
         c["progress"] = gr.HTML(elem_id="study-progress")
         with gr.Accordion("New study", open=False, elem_id="study-new"):
             with gr.Row():
-                c["name"] = gr.Textbox(label="Name", placeholder="pilot-1", elem_id="study-name", max_length=64)
+                c["name"] = gr.Textbox(label="Name", placeholder="pilot-1", elem_id="study-name",
+                                       info="1 to 64 letters, digits, '_' or '-'")
                 c["sessions"] = gr.Textbox("all", label="Sessions ('all' or ids, comma-separated)",
                                            elem_id="study-sessions")
             with gr.Row():
@@ -67,7 +68,7 @@ def create_study_tab() -> dict[str, gr.Component]:
             with gr.Row(elem_id="study-nav"):
                 c["back"] = gr.Button("◀ back (b)", elem_id="btn-q-back", min_width=80)
                 c["next"] = gr.Button("next (n) ▶", variant="primary", elem_id="btn-q-next", min_width=80)
-            c["note"] = gr.Textbox(label="Note on this item (o)", lines=2, elem_id="q-note")
+            c["note"] = gr.Textbox(label="Note on this item (o)", lines=2, info=TEXT_LIMIT, elem_id="q-note")
             c["note_save"] = gr.Button("Save note", elem_id="btn-q-note")
             c["message"] = message_box("study-message")
             gr.Markdown(STUDY_SHORTCUTS, elem_id="study-shortcuts")
@@ -79,7 +80,7 @@ def create_study_tab() -> dict[str, gr.Component]:
                 c["adj_item"] = gr.Dropdown([], value=None, label="Item", elem_id="adj-item", scale=3)
                 c["adj_value"] = gr.Textbox(label="Final label (accept/reject, or a number)", elem_id="adj-value",
                                             scale=1)
-            c["adj_reason"] = gr.Textbox(label="Reason (required)", elem_id="adj-reason")
+            c["adj_reason"] = gr.Textbox(label="Reason (required)", info=TEXT_LIMIT, elem_id="adj-reason")
             c["adjudicate"] = gr.Button("Record the final label", variant="primary", elem_id="btn-adjudicate")
             c["adj_message"] = message_box("adj-message")
         with gr.Accordion("Figures and export", open=False, elem_id="study-figures-panel"):

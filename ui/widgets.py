@@ -5,6 +5,17 @@ from __future__ import annotations
 
 import gradio as gr
 
+from collabvr.decisions import MAX_NAME_CHARS, MAX_PROMPT_CHARS, MAX_TEXT_CHARS
+
+
+def limit(chars: int) -> str:
+    """The stated limit of a text box. Boxes carry no browser-side maxlength, which would cut a pasted text
+    without a word: a longer text reaches the server and is refused there with the limit named."""
+    return f"at most {chars:,} characters; a longer text is refused, never cut"
+
+
+PROMPT_LIMIT, TEXT_LIMIT, NAME_LIMIT = limit(MAX_PROMPT_CHARS), limit(MAX_TEXT_CHARS), limit(MAX_NAME_CHARS)
+
 
 HINTS = {
     "n_max": "most planning steps (paper: 3)",

@@ -11,6 +11,7 @@ from typing import Any, Callable
 import gradio as gr
 
 from collabvr.artifacts import ArtifactFolder
+from collabvr.decisions import MAX_NAME_CHARS
 from collabvr.studio import Studio
 from storage import SQLiteEventStore, private_folder
 from ui import handlers, render
@@ -80,8 +81,8 @@ def _build(svc: Services, demo: gr.Blocks) -> None:
         # The open session's id: shown, copyable, not editable (open another in the Sessions tab).
         sid = gr.Textbox("", label="Open session", interactive=False, elem_id="session-id", scale=1,
                          min_width=140, placeholder="none yet")
-        annotator = gr.Textbox("", label="Annotator (your name)", max_length=80,
-                               placeholder="needed to decide and label",
+        annotator = gr.Textbox("", label="Annotator (your name)",
+                               placeholder=f"needed to decide and label; at most {MAX_NAME_CHARS} characters",
                                elem_id="annotator", scale=1, min_width=160)
     with gr.Tabs(elem_id="tabs") as tabs:
         with gr.Tab("Session", id=SESSION_TAB) as session_tab:

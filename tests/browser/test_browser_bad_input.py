@@ -44,10 +44,14 @@ def test_bad_uploads_and_prompts_get_clear_messages(studio, page, shot, tmp_path
     studio.click("start-session")
     studio.message("new-session-message", r"⚠ the task prompt is empty")
 
-    # A very long prompt: the box stops at 4000 characters, and the simulated backends say why they cannot
-    # take an uploaded image (there is no real backend in this build).
+    # A very long prompt: the box states its limit and cuts nothing; the server refuses it with the limit named.
+    expect(page.locator("#upload-prompt")).to_contain_text("at most 4,000 characters")
     studio.field("upload-prompt").fill("slide the cup left " * 400)
-    assert len(studio.value("upload-prompt")) == 4000
+    assert len(studio.value("upload-prompt")) == 7600
+    studio.click("start-session")
+    studio.message("new-session-message", r"⚠ the task prompt has 7599 characters; at most 4000 are allowed")
+    # Within the limit, the simulated backends say why they cannot take an uploaded image.
+    studio.field("upload-prompt").fill("slide the cup left " * 200)
     studio.click("start-session")
     studio.message("new-session-message", r"⚠ .*only understands the simulated world's own tasks")
     assert studio.value("session-id") == ""  # nothing was started
@@ -72,6 +76,16 @@ def test_decisions_without_a_session_or_name_are_refused_clearly(studio, page, s
     studio.message("decision-message", r"⚠ enter your name in the Annotator box first")
     studio.click("btn-run")  # held at a breakpoint: Run says nothing happens, nothing breaks
     studio.wait_idle()
+    # Over-long texts are refused with their limit named, not cut, and nothing is recorded.
     studio.fill("annotator", "x" * 200)
-    assert len(studio.value("annotator")) == 80  # the box keeps names short
+    assert len(studio.value("annotator")) == 200
+    studio.click("btn-override-reject")
+    studio.message("decision-message", r"⚠ the name has 200 characters; at most 80 are allowed")
+    studio.fill("annotator", "ana")
+    expect(page.locator("#override-reason")).to_contain_text("at most 4,000 characters")
+    studio.fill("override-reason", "r" * 5000)
+    studio.click("btn-override-reject")
+    studio.message("decision-message", r"⚠ the reason has 5000 characters; at most 4000 are allowed")
+    assert studio.value("override-reason") == "r" * 5000  # kept for the person to shorten
+    expect(page.locator("#timeline .human-decision")).to_have_count(0)
     shot(page)
