@@ -223,12 +223,7 @@ def _label_value(state: SessionState, target: str, label: str, value: int | str)
 def _label_frame(state: SessionState, target: str, label: str, frame: object) -> int:
     if label != "note":
         raise DecisionError("only a note can be anchored at a moment of a clip")
-    try:
-        step_number, attempt_number = parse_attempt_target(target)
-        attempt = state.step(step_number).attempt(attempt_number)
-    except (ValueError, KeyError):
-        raise DecisionError(f"a note at a moment needs an attempt's clip; {target!r} is not an attempt of this "
-                            f"session") from None
+    attempt = _attempt_for_target(state, target, verified=False)  # a note may be made while it is verified
     index = _whole(frame, "the frame")  # type: ignore[arg-type]
     if not 0 <= index < attempt.candidate_frames:
         raise DecisionError(f"frame {index} is outside the clip of {target} (0..{attempt.candidate_frames - 1})")
@@ -244,14 +239,14 @@ def _whole(value: int | str, what: str) -> int:
         raise DecisionError(f"{what} must be a whole number, not {value!r}") from None
 
 
-def _attempt_for_target(state: SessionState, target: str) -> AttemptState:
+def _attempt_for_target(state: SessionState, target: str, verified: bool = True) -> AttemptState:
     try:
         step_number, attempt_number = parse_attempt_target(target)
         attempt = state.step(step_number).attempt(attempt_number)
     except (ValueError, KeyError):
         raise DecisionError(f"{target!r} is not an attempt of this session "
                             f"(write it as {attempt_target(1, 1)!r})") from None
-    if attempt.verified is None:
+    if verified and attempt.verified is None:
         raise DecisionError(f"{target} has not been verified yet")
     return attempt
 

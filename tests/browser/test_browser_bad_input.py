@@ -72,10 +72,10 @@ def test_decisions_without_a_session_or_name_are_refused_clearly(studio, page, s
     studio.message("control-message", r"⚠ no session is open")
     studio.new_sim_session(family="maze", seed=0, breakpoints=["after_verify"])
     assert "breakpoint: after verification" in studio.run()
+    assert studio.value("decision-attempt") == "step:1/attempt:1"
     studio.click("btn-override-reject")  # no annotator name yet
     studio.message("decision-message", r"⚠ enter your name in the Annotator box first")
-    studio.click("btn-run")  # held at a breakpoint: Run says nothing happens, nothing breaks
-    studio.wait_idle()
+
     # Over-long texts are refused with their limit named, not cut, and nothing is recorded.
     studio.fill("annotator", "x" * 200)
     assert len(studio.value("annotator")) == 200
@@ -88,4 +88,8 @@ def test_decisions_without_a_session_or_name_are_refused_clearly(studio, page, s
     studio.message("decision-message", r"⚠ the reason has 5000 characters; at most 4000 are allowed")
     assert studio.value("override-reason") == "r" * 5000  # kept for the person to shorten
     expect(page.locator("#timeline .human-decision")).to_have_count(0)
+
+    studio.click("btn-run")  # goes on to the next breakpoint; nothing broke
+    studio.wait_idle()
     shot(page)
+    assert not page.errors, page.errors

@@ -45,11 +45,13 @@ def neighbour(targets: list[str], current: str | None, delta: int) -> str | None
     return targets[index]
 
 
-def attempt_targets(svc: Services, sid: str | None) -> list[str]:
+def attempt_targets(svc: Services, sid: str | None, verified_only: bool = True) -> list[str]:
+    """The session's attempts ("step:t/attempt:j") in order: the verified ones (what can be labelled), or all."""
     if not sid:
         return []
     try:
         state = svc.studio.state(sid)
     except StoreError:
         return []
-    return [attempt_target(s.number, a.number) for s in state.steps for a in s.attempts if a.verified is not None]
+    return [attempt_target(s.number, a.number) for s in state.steps for a in s.attempts
+            if a.verified is not None or not verified_only]

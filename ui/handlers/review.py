@@ -10,18 +10,13 @@ from collabvr.events import attempt_target, parse_attempt_target
 from collabvr.state import AttemptState, SessionState
 from collabvr.store import StoreError
 from ui import render
+from ui.handlers.annotation import attempt_targets
 from ui.handlers.common import Services, guarded, need_name, need_session, ok, plain, problem
 
 
 def review_targets(svc: Services, sid: str | None) -> list[str]:
     """Every attempt of the session, verified or not ("step:t/attempt:j"), in order."""
-    if not sid:
-        return []
-    try:
-        state = svc.studio.state(sid)
-    except StoreError:
-        return []
-    return [attempt_target(s.number, a.number) for s in state.steps for a in s.attempts]
+    return attempt_targets(svc, sid, verified_only=False)
 
 
 def _attempt(svc: Services, sid: str, target: str) -> tuple[SessionState, AttemptState]:
