@@ -402,7 +402,10 @@ class Engine:
             candidate = clip_artifact
         return [ClipGenerated(
             step=step.number, attempt=command.attempt or 1, purpose=command.purpose,  # type: ignore[arg-type]
-            prompt=step.instruction, start=start, start_frame=self.artifacts.put_frame(image), clip=clip_artifact,
+            prompt=step.instruction, start=start, clip=clip_artifact,
+            # A start from the step's own start frame names that artifact (the same bytes); a partial start
+            # stores the frame it was cut at.
+            start_frame=self.artifacts.put_frame(image) if source is not None else step.start_frame,
             candidate=candidate, n_frames=len(frames), prefix_frames=prefix_frames, fps=clip.fps,
             seconds=seconds, frame_seconds=round(len(frames) / clip.fps, 6),
             first_frame_ssim=round(media.first_frame_ssim(image, frames[0]), 4), seed=seed,

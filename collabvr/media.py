@@ -466,18 +466,22 @@ def concatenate_files(paths: Sequence[PathLike], out: PathLike, fps: float | Non
 # --- comparing --------------------------------------------------------------
 
 
-def first_frame_ssim(reference: np.ndarray, frame: np.ndarray) -> float:
-    """SSIM of ``frame`` against ``reference`` (1.0 = identical), over RGB.
+_LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)  # BT.601, as video quality tools report "SSIM Y"
 
-    Uses skimage's structural_similarity with data_range=255. If sizes differ,
-    ``frame`` is resized to the reference's size with PIL bicubic first. Both
-    sides must be at least 7x7 pixels (skimage's default window).
+
+def first_frame_ssim(reference: np.ndarray, frame: np.ndarray) -> float:
+    """SSIM of ``frame`` against ``reference`` (1.0 = identical), on luma (BT.601 Y).
+
+    Uses skimage's structural_similarity with data_range=255 on the Y plane: structure lives in luma, and one
+    plane is a third of the work of three (at 832x480 the colour version cost 0.15 s an attempt, most of the
+    loop's own overhead). If sizes differ, ``frame`` is resized to the reference's size with PIL bicubic
+    first. Both sides must be at least 7x7 pixels (skimage's default window).
     """
     ref = _check_frame(reference, "reference")
     other = _resized(_check_frame(frame, "frame"), ref.shape[:2])
     if min(ref.shape[:2]) < 7:
         raise MediaError(f"frames must be at least 7x7 for SSIM, got {ref.shape[:2]}")
-    return float(structural_similarity(ref, other, channel_axis=-1, data_range=255))
+    return float(structural_similarity(ref @ _LUMA, other @ _LUMA, data_range=255.0))
 
 
 # --- still images -----------------------------------------------------------
