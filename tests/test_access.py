@@ -160,8 +160,20 @@ def test_decisions_and_labels_are_the_logged_in_users_whatever_name_is_sent(guar
     assert message.startswith("✔"), message
     message, *_ = client.predict(sid, None, None, ["on_route"], "mallory", api_name="/set_breakpoints")
     assert message.startswith("✔"), message
+    # A study's queue and labels are the logged-in user's too.
+    from collabvr.study import make_spec
+    from storage.study_store import StudyStore
+
     store = SQLiteEventStore(Path(guarded.data_dir) / "collabvr.sqlite")
+    StudyStore(store).create(make_spec("pilot", [sid], "d2", per_item=1))
+    item, html, message = client.predict("pilot", "mallory", "", api_name="/study_next")
+    assert item and "⚠" not in message, message
+    _, _, message = client.predict("pilot", "mallory", item, "accept", api_name="/study_label")
+    assert "⚠" not in message, message
     people = [e for e in store.read(sid) if e.type in ("Annotated", "BreakpointsSet")]
+    holders = store.db.execute("SELECT annotator FROM study_holds").fetchall()
     store.close()
-    assert [e.type for e in people] == ["Annotated", "BreakpointsSet"]
+    assert [(e.type, getattr(e, "study", None)) for e in people] == [
+        ("Annotated", None), ("BreakpointsSet", None), ("Annotated", "pilot")]
     assert all(e.actor == "ana" for e in people)
+    assert {row[0] for row in holders} <= {"ana"}
