@@ -20,7 +20,7 @@ def test_a_bench_runs_table_figure_and_samples_open_their_sessions(app_factory, 
     expect(table.locator('tr[data-method="pass@2"][data-group="all"]')).to_be_visible(timeout=20_000)
     expect(table).to_contain_text("tiny-run")
     expect(table.locator(".simulated-label")).to_be_visible()
-    expect(studio.el("bench-figure").locator(".js-plotly-plot, .plotly, svg").first).to_be_visible(timeout=20_000)
+    expect(studio.el("bench-figure").locator(".js-plotly-plot .main-svg").first).to_be_visible(timeout=20_000)
     page.wait_for_function("() => document.querySelectorAll('#bench-samples [role=row].virtual-row').length >= 2")
     rows = studio.table("bench-samples")
     pick = next(row for row in rows if row[1] == "pass@2")
