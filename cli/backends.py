@@ -1,6 +1,6 @@
 """`python -m collabvr backends`: every VLM and VGM this build knows, whether it can run here, and if not,
 why (no API key, no CUDA device, weights not in the Hugging Face cache with the command that fetches them,
-a missing package). The app's backend pickers show the same list (collabvr.backends.registry.choices)."""
+a missing package). The app's backend pickers show the same list (collabvr.registry.choices)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import argparse
 import json
 
 from cli.common import SubParsers
-from collabvr.backends import registry
+from collabvr import registry
 
 
 def register(sub: SubParsers) -> None:

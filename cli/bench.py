@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from cli.common import EXIT_FINISHED, SubParsers, UsageError, add_store_args, guarded, store_paths
-from collabvr.backends import registry
+from collabvr import registry
 from collabvr.config import LoopConfig
 from collabvr.eval.methods import DEFAULT_METHODS, parse_methods
 from collabvr.eval.report import bench_document, write_reports

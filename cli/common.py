@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from collabvr.artifacts import ArtifactFolder
-from collabvr.backends import registry
+from collabvr import registry
 from collabvr.config import LoopConfig
 from collabvr.engine import DecisionError, Engine, ProgressFn
 from collabvr.events import event_to_json

@@ -13,7 +13,7 @@ from cli.common import (
     report_run, session_result, sim,
 )
 from collabvr.artifacts import ArtifactFolder
-from collabvr.backends import registry
+from collabvr import registry
 from collabvr.config import BREAKPOINTS, LoopConfig
 from collabvr.engine import Engine
 from collabvr.sim_session import NewSimSession, start_sim_session

@@ -23,7 +23,7 @@ from cli.common import (
     EXIT_FINISHED, Handler, SubParsers, UsageError, add_store_args, count, guarded, open_store, progress_printer,
     report_run, session_id_arg, session_result,
 )
-from collabvr.backends import registry
+from collabvr import registry
 from collabvr.config import BREAKPOINTS
 from collabvr.engine import Engine
 from collabvr.loop import next_command

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from cli.common import EXIT_USAGE, SubParsers, add_task_args, loop_config, pick_verifier, sim
 from cli.run import run_one
-from collabvr.backends import registry
+from collabvr import registry
 from collabvr.config import LoopConfig
 from collabvr.report import BranchCounts
 

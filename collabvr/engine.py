@@ -119,7 +119,7 @@ class Engine:
               vlm_label: BackendLabel | None = None, vgm_label: BackendLabel | None = None,
               gate: GPUGate | None = None) -> "Engine":
         """Record a new session and return its engine. The labels say how to rebuild the backends when the
-        session is resumed elsewhere (see collabvr.backends.registry); without them it can only run
+        session is resumed elsewhere (see collabvr.registry); without them it can only run
         in-process."""
         check_prompt(task.prompt, "task prompt")
         frame = media.as_uint8_frames([input_image])[0]

@@ -56,7 +56,7 @@ class TaskSpec(BaseModel):
 
 class BackendLabel(BaseModel):
     """Which backend a session used: a display name, whether it is simulated, and the spec that
-    `collabvr.backends.registry` rebuilds it from when the session is resumed."""
+    `collabvr.registry` rebuilds it from when the session is resumed."""
 
     model_config = ConfigDict(frozen=True)
 

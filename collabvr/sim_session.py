@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from collabvr.artifacts import ArtifactFolder
-from collabvr.backends import registry
+from collabvr import registry
 from collabvr.backends.gate import GPUGate
 from collabvr.config import LoopConfig
 from collabvr.engine import Engine

@@ -4,7 +4,7 @@ The browser UI calls this and nothing below it: a `Studio` owns one `Engine` per
 its commands in a background thread, so a request handler only starts work and returns. Progress of the
 command in flight is kept in an `Activity` that any number of tabs can poll. Models on the GPU share one
 `GPUGate` (`max_parallel_generations` slots), which is what protects a GPU from two sessions at once;
-the backends themselves are built once per process (collabvr.backends.registry) and shared. No call
+the backends themselves are built once per process (collabvr.registry) and shared. No call
 here waits for a model: the engine holds no lock across one.
 """
 
@@ -18,7 +18,7 @@ from typing import Any, Callable, Literal
 import numpy as np
 
 from collabvr.artifacts import ArtifactFolder
-from collabvr.backends import registry
+from collabvr import registry
 from collabvr.backends.gate import GPUGate
 from collabvr.config import LoopConfig
 from collabvr.engine import DecisionError, Engine, check_prompt

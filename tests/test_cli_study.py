@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from collabvr.engine import Engine
-from collabvr.backends import registry
+from collabvr import registry
 from collabvr.state import fold
 from storage.data_dir import open_data_dir
 from storage.study_store import StudyStore

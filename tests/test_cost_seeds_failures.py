@@ -56,7 +56,7 @@ def test_a_fork_generates_with_its_own_seeds(folder):
 
 
 def test_regenerating_a_simulated_step_after_a_fork_can_differ(folder):
-    from collabvr.backends import registry
+    from collabvr import registry
     from collabvr.sim import get_family, make_task
 
     differing = 0

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from collabvr import sim
-from collabvr.backends import registry
+from collabvr import registry
 from collabvr.artifacts import ArtifactFolder
 from collabvr.config import LoopConfig
 from collabvr.engine import Engine

@@ -11,21 +11,27 @@ import logging
 
 import numpy as np
 import pytest
+from fake_google import FakeGoogleAPI, answer, error
+from scripted import ScriptedVGM
 
-from collabvr import media
+from collabvr import media, registry
 from collabvr.artifacts import ArtifactFolder
 from collabvr.backends import (
-    BackendError, ClipView, HistoryItem, JudgeRequest, PlanRequest, RouteRequest, SelectRequest,
-    VerifyRequest, gemini, registry,
+    BackendError,
+    ClipView,
+    HistoryItem,
+    JudgeRequest,
+    PlanRequest,
+    RouteRequest,
+    SelectRequest,
+    VerifyRequest,
+    gemini,
 )
-from collabvr.backends.registry import BackendUnavailable
 from collabvr.config import LoopConfig
 from collabvr.engine import Engine
 from collabvr.events import TaskSpec, event_to_json
+from collabvr.registry import BackendUnavailable
 from collabvr.store import MemoryEventStore
-
-from fake_google import FakeGoogleAPI, answer, error
-from scripted import ScriptedVGM
 
 KEY = "AIzaTEST-key-0123456789"
 PLAN = {"observation": "a red cup on the left", "remaining_goal": "move the cup right", "task_complete": False,

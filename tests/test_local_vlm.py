@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from collabvr.artifacts import ArtifactFolder
-from collabvr.backends import ClipView, MalformedOutput, VerifyRequest, local_vlm, registry
+from collabvr import registry
+from collabvr.backends import ClipView, MalformedOutput, VerifyRequest, local_vlm
 from collabvr.config import LoopConfig
 from collabvr.engine import Engine
 from collabvr.events import TaskSpec

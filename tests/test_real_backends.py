@@ -18,8 +18,9 @@ import pytest
 from cli import main
 from cli.gpucheck import measure
 from collabvr.artifacts import ArtifactFolder
-from collabvr.backends import registry, zerogpu
-from collabvr.backends.registry import BackendUnavailable
+from collabvr import registry
+from collabvr.backends import zerogpu
+from collabvr.registry import BackendUnavailable
 from collabvr.config import LoopConfig
 from collabvr.studio import NewSimSession, Studio
 from storage import SQLiteEventStore
@@ -149,7 +150,7 @@ def test_a_backend_that_cannot_run_is_refused_with_its_reason(studio, monkeypatc
 
 
 def test_listing_backends_imports_no_model_library():
-    code = ("import sys; from collabvr.backends import registry; import collabvr.studio; registry.choices(); "
+    code = ("import sys; from collabvr import registry; import collabvr.studio; registry.choices(); "
             "print(sorted(m for m in ('torch', 'diffusers', 'transformers', 'google.genai') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120,
                          env={"PATH": "/usr/bin:/bin", "HF_HUB_OFFLINE": "1"})

@@ -11,7 +11,7 @@ from collabvr.artifacts import ArtifactFolder
 from collabvr.config import LoopConfig
 from collabvr.engine import DecisionError
 from collabvr.loop import Kind
-from collabvr.backends.registry import BackendUnavailable
+from collabvr.registry import BackendUnavailable
 from collabvr.studio import NewSimSession, SessionBusy, Studio
 from storage import SQLiteEventStore
 
@@ -154,7 +154,7 @@ def test_idle_engines_are_released_and_reopen_on_demand(tmp_path):
 
 
 def test_backends_are_built_once_per_process_and_shared_by_sessions(make_studio):
-    from collabvr.backends import registry
+    from collabvr import registry
 
     studio = make_studio()
     a = studio.new_sim_session(NewSimSession("shapes", "easy", 1, vgm_profile="hard"))
@@ -167,7 +167,7 @@ def test_backends_are_built_once_per_process_and_shared_by_sessions(make_studio)
 def test_two_sessions_asking_for_the_same_model_at_once_load_it_once():
     import threading
 
-    from collabvr.backends import registry
+    from collabvr import registry
 
     builds = []
 

@@ -12,8 +12,9 @@ import pytest
 
 from collabvr import media
 from collabvr.artifacts import ArtifactFolder
-from collabvr.backends import BackendCancelled, BackendError, GenerateRequest, registry, veo
-from collabvr.backends.registry import BackendUnavailable
+from collabvr import registry
+from collabvr.backends import BackendCancelled, BackendError, GenerateRequest, veo
+from collabvr.registry import BackendUnavailable
 from collabvr.config import LoopConfig
 from collabvr.engine import Engine
 from collabvr.events import TaskSpec

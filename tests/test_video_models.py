@@ -12,7 +12,8 @@ import pytest
 
 from collabvr import media
 from collabvr.artifacts import ArtifactFolder
-from collabvr.backends import BackendCancelled, GenerateRequest, registry, video_models
+from collabvr import registry
+from collabvr.backends import BackendCancelled, GenerateRequest, video_models
 from collabvr.config import LoopConfig
 from collabvr.engine import Engine
 from collabvr.events import TaskSpec

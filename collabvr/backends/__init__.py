@@ -2,8 +2,6 @@
 
 - `schemas`: the JSON each VLM role answers with (pydantic).
 - `protocols`: the VLM and VGM protocols, their requests, replies and errors.
-- `registry`: which backends exist, whether each can run here, building one from a recorded spec (once
-  per process), and the success test of a simulated task.
 - `gate`: the one GPU gate every model on the GPU waits for.
 - `availability`: the cheap probes behind each backend's availability line (key, CUDA, cached weights).
 - `prompts`, `prompted`: the prompt of each VLM role and the repair-once loop every real VLM shares.

@@ -26,7 +26,8 @@ from typing import Any, Callable, Iterable, Iterator, Literal, Sequence
 
 from collabvr import media
 from collabvr.artifacts import ArtifactFolder
-from collabvr.backends import ClipView, JudgeRequest, RubricJudge, registry
+from collabvr import registry
+from collabvr.backends import ClipView, JudgeRequest, RubricJudge
 from collabvr.config import LoopConfig
 from collabvr.engine import Engine, derive_seed
 from collabvr.eval.methods import Method

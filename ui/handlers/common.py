@@ -10,7 +10,7 @@ from typing import Callable
 
 from pydantic import ValidationError
 
-from collabvr.backends import registry
+from collabvr import registry
 from collabvr.engine import DecisionError
 from collabvr.store import InvalidSessionId, StoreError, check_session_id
 from collabvr.studio import SessionBusy, Studio

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from collabvr.backends import registry
+from collabvr import registry
 from collabvr.config import BREAKPOINTS, LoopConfig
 from collabvr.decisions import DecisionError, check_prompt
 from collabvr.studio import MAX_IMAGE_SIDE, NewSimSession, check_image
