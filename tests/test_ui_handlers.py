@@ -386,3 +386,14 @@ def test_a_decision_made_while_a_run_is_in_flight_is_recorded_at_once(svc):
     assert svc.studio.is_running(sid)
     handlers.stop(svc, sid)
     handlers.wait_idle(svc, sid)
+
+
+def test_an_empty_bench_tab_says_how_to_record_a_run_in_this_data_folder(svc):
+    html, figure, samples, message = handlers.bench_view(svc, None)
+    assert figure is None and samples == []
+    assert not handlers.is_problem(message)  # a first visit is not an error
+    command = (f"python -m collabvr bench --methods single,pass@4,collabvr --seeds 0-4 --out bench-out "
+               f"--data-dir {svc.data_dir}")
+    assert command in message and command in html
+    _, _, _, message = handlers.bench_view(svc, "no-such-run")
+    assert handlers.is_problem(message) and "no benchmark run 'no-such-run'" in message

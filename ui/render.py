@@ -493,5 +493,7 @@ def bench_table(run_id: str, rows: list, spec: dict, simulated: bool) -> str:
     return _env.get_template("bench_table.html").render(run_id=run_id, rows=rows, spec=spec, simulated=simulated)
 
 
-def empty_bench() -> str:
-    return _env.get_template("bench_table.html").render(run_id=None, rows=[], spec={}, simulated=False)
+def empty_bench(command: str = "") -> str:
+    """The Bench tab before any run: how to record one (`command`), if given."""
+    return _env.get_template("bench_table.html").render(run_id=None, rows=[], spec={}, simulated=False,
+                                                        command=command)

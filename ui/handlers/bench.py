@@ -24,9 +24,11 @@ def bench_view(svc: Services, run_id: str | None) -> tuple[str, Any, list[list[A
     if not run_id:
         runs = bench_runs(svc)
         if not runs:
-            return (render.empty_bench(), None, [],
-                    problem("no benchmark run in this store yet: python -m collabvr bench --out DIR --db <this "
-                            "database> records one"))
+            command = (f"python -m collabvr bench --methods single,pass@4,collabvr --seeds 0-4 "
+                       f"--out bench-out --data-dir {svc.data_dir}")
+            # A first visit is not an error: the page says how to record a run, and the message line is a hint.
+            return (render.empty_bench(command), None, [],
+                    f"No benchmark run here yet. Record one with: {command}  (then press Refresh)")
         run_id = runs[0]
     try:
         run = svc.store.bench_run(run_id)
