@@ -202,3 +202,10 @@ def test_the_status_line_says_the_sessions_place_in_the_gpu_queue(svc):
                                          total=11), gpu=queue)
     assert "waiting for the GPU: 1st in line (1 of 1 GPU slot busy, 1 waiting)" in line and "3/11" in line
     leave.set()
+
+
+def test_the_study_tab_without_studies_says_what_a_study_is_and_how_to_make_one(tmp_path):
+    store, artifacts = open_data_dir(tmp_path / "data")
+    svc = Services.create(Studio(store, artifacts), store, tmp_path / "data")
+    html = handlers.study.progress_html(svc, None)
+    assert "No study yet" in html and "New study" in html and "study create" in html

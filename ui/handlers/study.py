@@ -65,7 +65,10 @@ def create_study(svc: Services, name: str | None, sessions: str | None, labels: 
 
 def progress_html(svc: Services, name: str | None) -> str:
     if not name:
-        return render.render_template("study_progress.html", spec=None, message="No study picked.")
+        message = ("No study picked." if study_names(svc) else
+                   "No study yet: a study asks people to label the VLM's decisions (D1-D3) in a blind queue. "
+                   "Make one under New study below (or: python -m collabvr study create NAME --sessions all).")
+        return render.render_template("study_progress.html", spec=None, message=message)
     try:
         snap = _studies(svc).snapshot(name, with_truth=False)
     except (StudyError, StoreError) as exc:
