@@ -394,6 +394,6 @@ def test_an_empty_bench_tab_says_how_to_record_a_run_in_this_data_folder(svc):
     assert not handlers.is_problem(message)  # a first visit is not an error
     command = (f"python -m collabvr bench --methods single,pass@4,collabvr --seeds 0-4 --out bench-out "
                f"--data-dir {svc.data_dir}")
-    assert command in message and command in html
+    assert "No benchmark run here yet" in message and command in html
     _, _, _, message = handlers.bench_view(svc, "no-such-run")
     assert handlers.is_problem(message) and "no benchmark run 'no-such-run'" in message

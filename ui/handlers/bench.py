@@ -28,7 +28,7 @@ def bench_view(svc: Services, run_id: str | None) -> tuple[str, Any, list[list[A
                        f"--out bench-out --data-dir {svc.data_dir}")
             # A first visit is not an error: the page says how to record a run, and the message line is a hint.
             return (render.empty_bench(command), None, [],
-                    f"No benchmark run here yet. Record one with: {command}  (then press Refresh)")
+                    "No benchmark run here yet: the command below records one.")
         run_id = runs[0]
     try:
         run = svc.store.bench_run(run_id)
