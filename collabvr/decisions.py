@@ -10,6 +10,8 @@ Texts are never cut: one over its limit is refused with the limit named (the lim
 
 from __future__ import annotations
 
+import re
+
 from collabvr.config import BREAKPOINTS, Breakpoint
 from collabvr.events import (
     ActionEdited, Annotated, BreakpointsSet, Event, RouteRequested, VerdictOverridden, attempt_target,
@@ -21,8 +23,10 @@ from collabvr.state import AttemptState, SessionState, StepState
 MAX_PROMPT_CHARS = 4000  # a task prompt or an action
 MAX_TEXT_CHARS = 4000  # a reason, a suggestion, a note
 MAX_NAME_CHARS = 80  # a person's name
+STUDY_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")  # the name of a reliability study (collabvr.study)
 SPLIT_RANGE = (2, 8)
 D1_RANGE = (1, 12)
+D3_RANGE = (1, 3)
 
 
 class DecisionError(ValueError):
@@ -148,8 +152,7 @@ def make_label(state: SessionState, target: str, label: str, value: int | str, a
     value = _label_value(state, target, label, value)
     if frame is not None:
         frame = _label_frame(state, target, label, frame)
-    if study is not None and not (isinstance(study, str) and 0 < len(study) <= MAX_NAME_CHARS and study.strip() == study
-                                  and study.isprintable()):
+    if study is not None and not (isinstance(study, str) and STUDY_NAME.fullmatch(study)):
         raise DecisionError(f"{str(study)[:40]!r} is not a study's name")
     return Annotated(target=target, label=label, value=value, actor=check_actor(actor),  # type: ignore[arg-type]
                      reason=check_text(reason, "reason"), study=study, frame=frame)
@@ -214,7 +217,7 @@ def _label_value(state: SessionState, target: str, label: str, value: int | str)
         if not (attempt.vlm_verdict and attempt.vlm_verdict.suggestion):
             raise DecisionError(f"{target} has no suggestion to rate")
         rating = _whole(value, "D3 rating")
-        if rating not in (1, 2, 3):
+        if not D3_RANGE[0] <= rating <= D3_RANGE[1]:
             raise DecisionError(f"D3 rating must be 1, 2 or 3, not {rating}")
         return rating
     raise DecisionError(f"unknown label {label!r}; use D1, D2, D3 or note")

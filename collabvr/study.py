@@ -32,13 +32,13 @@ Rules, stated once:
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from collabvr.agreement import vlm_plan_depth
+from collabvr.decisions import D1_RANGE, D3_RANGE, STUDY_NAME, DecisionError, check_actor, check_text
 from collabvr.events import Annotated, Artifact, parse_attempt_target
 from collabvr.state import AttemptState, SessionState
 
@@ -48,7 +48,6 @@ STUDY_LABELS = LABEL_KINDS + ("note",)
 DEFAULT_PER_ITEM = 2
 DEFAULT_HOLD_S = 600.0
 MAX_PER_ITEM = 10
-STUDY_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 ANNOTATOR_CHARS = 80
 
 
@@ -482,8 +481,22 @@ def disagreements(items: Sequence[StudyItem], labels: Iterable[StudyLabel],
     return found
 
 
-def check_adjudication(item: StudyItem, value: object) -> int | str:
-    """The adjudicated value in the label's own type; StudyError for one the label cannot take."""
+def make_adjudication(item: StudyItem, value: object, reason: str | None, adjudicator: str | None,
+                      at: float) -> Adjudication:
+    """The final label of `item` as an adjudicator records it: the value in the label's own type and range
+    (the ranges of collabvr.decisions), a reason and a name, both required and refused over their limits."""
+    if not (adjudicator or "").strip():
+        raise StudyError("an adjudication needs the adjudicator's name")
+    try:  # the limits of every person's text, refused over them and never cut
+        who, why = check_actor(adjudicator), check_text(reason, "reason")
+    except DecisionError as e:
+        raise StudyError(str(e)) from None
+    if not why:
+        raise StudyError("an adjudication needs a reason")
+    return Adjudication(item.key, _adjudicated_value(item, value), why, who, at)
+
+
+def _adjudicated_value(item: StudyItem, value: object) -> int | str:
     if item.label == "D2":
         text = str(value).strip().lower()
         if text not in ("accept", "reject"):
@@ -493,7 +506,7 @@ def check_adjudication(item: StudyItem, value: object) -> int | str:
         number = int(str(value).strip())
     except ValueError:
         raise StudyError(f"a {item.label} label is a whole number, not {value!r}") from None
-    low, high = (1, 12) if item.label == "D1" else (1, 3)
+    low, high = D1_RANGE if item.label == "D1" else D3_RANGE
     if not low <= number <= high:
         raise StudyError(f"a {item.label} label is between {low} and {high}, not {number}")
     return number

@@ -16,13 +16,12 @@ from typing import Callable, Iterable
 
 from sqlite_utils import Database
 
-from collabvr.decisions import DecisionError, check_actor, check_text
 from collabvr.events import Annotated, Event, event_from_json
 from collabvr.state import fold
 from collabvr.store import SessionNotFound, StoreError
 from collabvr.study import (
     Adjudication, Hold, ItemKey, QueueAnswer, StudyError, StudyItem, StudyLabel, StudyNote, StudySnapshot,
-    StudySpec, check_adjudication, check_study_name, d2_truths, next_item, study_items, study_labels,
+    StudySpec, check_study_name, make_adjudication, d2_truths, next_item, study_items, study_labels,
 )
 from storage.sqlite_store import SQLiteEventStore
 
@@ -173,19 +172,10 @@ class StudyStore:
     def adjudicate(self, name: str, key: ItemKey, value: object, reason: str, adjudicator: str,
                    now: float | None = None) -> Adjudication:
         """Record the final label of an item of the study, with the adjudicator's reason (both required)."""
-        if not (adjudicator or "").strip():
-            raise StudyError("an adjudication needs the adjudicator's name")
-        try:  # the limits of every person's text, refused over them and never cut
-            who, why = check_actor(adjudicator), check_text(reason, "reason")
-        except DecisionError as e:
-            raise StudyError(str(e)) from None
-        if not why:
-            raise StudyError("an adjudication needs a reason")
         item = next((i for i in self.items(name) if i.key == key), None)
         if item is None:
             raise StudyError(f"{'|'.join(key)} is not an item of study {name}")
-        row = Adjudication(key, check_adjudication(item, value), why, who,
-                           time.time() if now is None else now)
+        row = make_adjudication(item, value, reason, adjudicator, time.time() if now is None else now)
 
         def work(db: Database) -> None:
             db.conn.execute("INSERT INTO study_adjudications (study, session_id, target, label, value, reason, "

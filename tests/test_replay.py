@@ -136,6 +136,14 @@ def test_a_decision_the_app_would_refuse_is_refused(busy_log):
     label = _index(busy_log, "Annotated")
     with pytest.raises(ImpossibleHistory, match="D2 must be accept or reject"):
         check_history(_forged(busy_log, label, value="maybe"))
+    # a label's study and frame obey the app's rules too: only a note sits at a frame, within the clip
+    with pytest.raises(ImpossibleHistory, match="only a note can be anchored"):
+        check_history(_forged(busy_log, label, frame=2))
+    with pytest.raises(ImpossibleHistory, match="is not a study's name"):
+        check_history(_forged(busy_log, label, study="../pilot"))
+    note = _index(busy_log, "Annotated", nth=1)  # the note on the session
+    with pytest.raises(ImpossibleHistory, match="frame 999 is outside the clip"):
+        check_history(_forged(busy_log, note, target="step:1/attempt:1", frame=999))
 
 
 def test_a_failure_of_a_command_that_was_not_due_is_refused(busy_log):

@@ -243,6 +243,12 @@ def test_a_study_in_sqlite_queues_labels_holds_adjudicates_and_exports(store, fo
         studies.adjudicate("pilot", first.key, "accept", "", "cy")
     with pytest.raises(StudyError, match="accept or reject"):
         studies.adjudicate("pilot", first.key, "maybe", "looked again", "cy")
+    # over their limits, a reason and a name are refused with the limit named, never cut
+    with pytest.raises(StudyError, match="the reason has 5000 characters; at most 4000"):
+        studies.adjudicate("pilot", first.key, "reject", "r" * 5000, "cy")
+    with pytest.raises(StudyError, match="the name has 200 characters; at most 80"):
+        studies.adjudicate("pilot", first.key, "reject", "looked again", "c" * 200)
+    assert studies.snapshot("pilot").rows()[0]["adjudicated"] is None  # nothing recorded
     studies.adjudicate("pilot", first.key, "reject", "the disc goes left at frame 3", "cy", now=NOW + 9)
     rows = studies.snapshot("pilot").rows()
     assert len(rows) == 4
