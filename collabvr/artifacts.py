@@ -42,7 +42,7 @@ class ArtifactFolder:
         return Path(name)
 
     def put_file(self, src: Path, kind: str) -> Artifact:
-        digest = _sha256(src)
+        digest = file_sha256(src)
         rel = Path(f"{kind}s") / digest[:2] / f"{digest}{SUFFIX[kind]}"
         dest = self.root / rel
         size = src.stat().st_size
@@ -106,7 +106,8 @@ class ArtifactFolder:
         return media.frame_at(self.path(artifact), index)
 
 
-def _sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
+    """The hex SHA-256 of a file's bytes, read in 1 MiB chunks: the content hash that names an artifact."""
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):

@@ -16,7 +16,6 @@ rows, and cached frames of clips no event names. It never touches an event or a 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import sqlite3
 import time
@@ -27,6 +26,7 @@ from typing import Literal
 
 from pydantic import ValidationError
 
+from collabvr.artifacts import file_sha256
 from collabvr.events import Artifact, artifacts_in, event_from_json
 from collabvr.replay import ImpossibleHistory, check_history
 from collabvr.status import session_status
@@ -185,7 +185,7 @@ def _check_named_artifacts(named: dict[str, Artifact], root: Path, report: Repor
         size = path.stat().st_size
         if size != artifact.bytes:
             report.add("error", "wrong file", artifact.path, f"{size} bytes; its events say {artifact.bytes}")
-        elif hashes and _sha256(path) != artifact.sha256:
+        elif hashes and file_sha256(path) != artifact.sha256:
             report.add("error", "wrong file", artifact.path, "its content does not match its sha256 (altered)")
 
 
@@ -211,14 +211,6 @@ def _check_orphans(conn: sqlite3.Connection, named: dict[str, Artifact], root: P
     for path in sorted(cache.glob("*/*")) if cache.is_dir() else []:
         if path.is_file() and path.name.split("_", 1)[0] not in named:
             report.add("fixable", "orphan cache", str(path), "derived from a clip no event names")
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def as_json(report: Report) -> str:
